@@ -1,0 +1,51 @@
+"""One exception tree for the whole package.
+
+    CrawlerError                 base of everything we raise on purpose
+    ├── ConfigError              a bad config file, flag or setting (user error: no traceback)
+    ├── SpiderLoadError          `crawler run x.py` could not find or import a Spider
+    └── FetchError               one request failed; `kind` says how (stored in errors.kind)
+        ├── TooLargeError        body exceeded fetch.max_body_size
+        └── InvalidURLError      a URL that cannot be requested
+"""
+
+from __future__ import annotations
+
+
+class CrawlerError(Exception):
+    """Base class for every error the crawler raises on purpose."""
+
+
+class ConfigError(CrawlerError):
+    """A configuration mistake, reported as `source:line: key: what is wrong`."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 key: str | None = None) -> None:
+        self.source, self.line, self.key, self.detail = source, line, key, message
+        where = source or "<config>"
+        if line is not None:
+            where = f"{where}:{line}"
+        text = f"{key}: {message}" if key else message
+        super().__init__(f"{where}: {text}")
+
+
+class SpiderLoadError(CrawlerError):
+    """A spider file or class that cannot be loaded."""
+
+
+class FetchError(CrawlerError):
+    """A request that did not produce a response; `kind` is the errors.kind value."""
+
+    kind = "connection"
+
+    def __init__(self, message: str, *, kind: str | None = None) -> None:
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+
+
+class TooLargeError(FetchError):
+    kind = "too_large"
+
+
+class InvalidURLError(FetchError):
+    kind = "invalid_url"
