@@ -1,0 +1,330 @@
+"""The SQLite file: schema, and batched writes through aiosqlite.
+
+The schema is a public interface (see README "The database"): tables and
+columns are named for people writing SQL, and `PRAGMA user_version` records
+the schema version so a later change can migrate old files.
+
+Writes are buffered in memory and flushed in one transaction per batch
+(`executemany` per table), never one commit per page. Page ids are assigned
+here rather than by SQLite so a page and its links and items can be written
+in the same batch without a round trip per row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS crawls (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    status      TEXT NOT NULL,           -- running | finished | interrupted | failed
+    config      TEXT NOT NULL,           -- JSON: the configuration used
+    stats       TEXT                     -- JSON: final counters
+);
+CREATE TABLE IF NOT EXISTS pages (
+    id              INTEGER PRIMARY KEY,
+    crawl_id        INTEGER NOT NULL REFERENCES crawls(id),
+    url             TEXT NOT NULL,       -- canonical URL requested
+    final_url       TEXT NOT NULL,       -- after redirects
+    status          INTEGER NOT NULL,
+    content_type    TEXT,                -- media type only, lower case
+    encoding        TEXT,
+    size            INTEGER NOT NULL,    -- body bytes (after content decoding)
+    title           TEXT,
+    text            TEXT,                -- visible text
+    markdown        TEXT,                -- main content as Markdown (store.markdown)
+    depth           INTEGER NOT NULL,
+    referrer        TEXT,                -- canonical URL of the page that linked here
+    fetched_at      TEXT NOT NULL,
+    elapsed_ms      REAL,
+    headers         TEXT NOT NULL,       -- JSON object, lower-case names
+    request_headers TEXT,                -- JSON object, what was sent
+    body            BLOB                 -- NULL when store.body is false
+);
+CREATE INDEX IF NOT EXISTS pages_url ON pages(url);
+CREATE INDEX IF NOT EXISTS pages_crawl_status ON pages(crawl_id, status);
+CREATE TABLE IF NOT EXISTS links (
+    page_id INTEGER NOT NULL REFERENCES pages(id),
+    url     TEXT,                        -- canonical target; NULL if not a valid http(s) URL
+    href    TEXT NOT NULL,               -- as written in the page
+    text    TEXT                         -- anchor text
+);
+CREATE INDEX IF NOT EXISTS links_page ON links(page_id);
+CREATE INDEX IF NOT EXISTS links_url ON links(url);
+CREATE TABLE IF NOT EXISTS items (
+    id         INTEGER PRIMARY KEY,
+    crawl_id   INTEGER NOT NULL REFERENCES crawls(id),
+    page_id    INTEGER REFERENCES pages(id),
+    url        TEXT,
+    type       TEXT NOT NULL,
+    data       TEXT NOT NULL,            -- JSON object
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_crawl_type ON items(crawl_id, type);
+CREATE TABLE IF NOT EXISTS errors (
+    id        INTEGER PRIMARY KEY,
+    crawl_id  INTEGER NOT NULL REFERENCES crawls(id),
+    url       TEXT NOT NULL,
+    kind      TEXT NOT NULL,             -- http, connection, timeout, too_large, invalid_url,
+                                         -- parse, callback, internal
+    message   TEXT NOT NULL,
+    status    INTEGER,
+    tries     INTEGER NOT NULL DEFAULT 1,
+    traceback TEXT,
+    depth     INTEGER,
+    referrer  TEXT,
+    at        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS errors_crawl_kind ON errors(crawl_id, kind);
+CREATE VIRTUAL TABLE IF NOT EXISTS pages_fts USING fts5(
+    title, text, content='pages', content_rowid='id'
+);
+CREATE TRIGGER IF NOT EXISTS pages_fts_insert AFTER INSERT ON pages BEGIN
+    INSERT INTO pages_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS pages_fts_delete AFTER DELETE ON pages BEGIN
+    INSERT INTO pages_fts(pages_fts, rowid, title, text)
+    VALUES ('delete', old.id, old.title, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS pages_fts_update AFTER UPDATE OF title, text ON pages BEGIN
+    INSERT INTO pages_fts(pages_fts, rowid, title, text)
+    VALUES ('delete', old.id, old.title, old.text);
+    INSERT INTO pages_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+END;
+"""
+
+_PAGE_COLUMNS = (
+    "id", "crawl_id", "url", "final_url", "status", "content_type", "encoding", "size",
+    "title", "text", "markdown", "depth", "referrer", "fetched_at", "elapsed_ms", "headers",
+    "request_headers", "body",
+)
+_INSERT_PAGE = (
+    f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_PAGE_COLUMNS))})"
+)
+_INSERT_LINK = "INSERT INTO links (page_id, url, href, text) VALUES (?, ?, ?, ?)"
+_INSERT_ITEM = (
+    "INSERT INTO items (crawl_id, page_id, url, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_ERROR = (
+    "INSERT INTO errors (crawl_id, url, kind, message, status, tries, traceback, depth, "
+    "referrer, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC text with milliseconds, as stored everywhere."""
+    return iso_time(time.time())
+
+
+def iso_time(epoch: float) -> str:
+    stamp = datetime.fromtimestamp(epoch, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+def headers_json(headers: Iterable[tuple[str, str]]) -> str:
+    """Headers as a JSON object with lower-case names; repeats joined (set-cookie by newline)."""
+    merged: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        if key in merged:
+            merged[key] += ("\n" if key == "set-cookie" else ", ") + value
+        else:
+            merged[key] = value
+    return json.dumps(merged, ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class PageRecord:
+    """One fetched page as it goes into `pages`; links are (url|None, href, text)."""
+
+    url: str
+    final_url: str
+    status: int
+    depth: int
+    headers: str
+    size: int
+    fetched_at: str
+    content_type: str | None = None
+    encoding: str | None = None
+    title: str | None = None
+    text: str | None = None
+    markdown: str | None = None
+    referrer: str | None = None
+    elapsed_ms: float | None = None
+    request_headers: str | None = None
+    body: bytes | None = None
+    links: Sequence[tuple[str | None, str, str | None]] = ()
+
+
+@dataclass(slots=True)
+class _Batch:
+    pages: list[tuple[Any, ...]] = field(default_factory=list)
+    links: list[tuple[Any, ...]] = field(default_factory=list)
+    items: list[tuple[Any, ...]] = field(default_factory=list)
+    errors: list[tuple[Any, ...]] = field(default_factory=list)
+    bytes: int = 0
+
+    def __len__(self) -> int:
+        return len(self.pages) + len(self.items) + len(self.errors)
+
+
+class Store:
+    """The crawl database. Use as `async with Store(path) as store:`.
+
+    `add_page`, `add_item` and `add_error` are synchronous and only buffer;
+    `flush()` writes the buffer in one transaction. The engine calls
+    `maybe_flush()` after each page, which flushes when the batch is big
+    enough, and `flush()` at the end and on shutdown.
+    """
+
+    def __init__(self, path: str | Path, *, batch_pages: int = 200,
+                 batch_bytes: int = 16 * 1024 * 1024) -> None:
+        self.path = Path(path)
+        self.batch_pages = batch_pages
+        self.batch_bytes = batch_bytes
+        self.crawl_id: int | None = None
+        self._db: aiosqlite.Connection | None = None
+        self._batch = _Batch()
+        self._next_page_id = 1
+        self._write_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute("PRAGMA foreign_keys=OFF")
+        await self._db.executescript(SCHEMA)
+        await self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        await self._db.commit()
+        async with self._db.execute("SELECT coalesce(max(id), 0) FROM pages") as cur:
+            row = await cur.fetchone()
+        self._next_page_id = (row[0] if row else 0) + 1
+
+    async def close(self) -> None:
+        if self._db is None:
+            return
+        try:
+            await self.flush()
+        finally:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("Store is not open")
+        return self._db
+
+    async def start_crawl(self, name: str, config: Mapping[str, Any]) -> int:
+        """Insert a `crawls` row in state running and remember its id."""
+        cur = await self.db.execute(
+            "INSERT INTO crawls (name, started_at, status, config) VALUES (?, ?, 'running', ?)",
+            (name, utc_now(), json.dumps(config, ensure_ascii=False, default=str)),
+        )
+        await self.db.commit()
+        self.crawl_id = cur.lastrowid
+        return int(cur.lastrowid or 0)
+
+    async def finish_crawl(self, status: str, stats: Mapping[str, Any]) -> None:
+        await self.flush()
+        await self.db.execute(
+            "UPDATE crawls SET finished_at = ?, status = ?, stats = ? WHERE id = ?",
+            (utc_now(), status, json.dumps(stats, default=str), self.crawl_id),
+        )
+        await self.db.commit()
+
+    def add_page(self, page: PageRecord) -> int:
+        """Buffer one page and its links; returns the page id it will have."""
+        page_id = self._next_page_id
+        self._next_page_id += 1
+        self._batch.pages.append((
+            page_id, self.crawl_id, page.url, page.final_url, page.status, page.content_type,
+            page.encoding, page.size, page.title, page.text, page.markdown, page.depth,
+            page.referrer, page.fetched_at, page.elapsed_ms, page.headers,
+            page.request_headers, page.body,
+        ))
+        self._batch.links.extend((page_id, *link) for link in page.links)
+        self._batch.bytes += len(page.body or b"") + len(page.text or "")
+        return page_id
+
+    def add_item(self, item_type: str, data: Mapping[str, Any], *, page_id: int | None,
+                 url: str | None) -> None:
+        self._batch.items.append((
+            self.crawl_id, page_id, url, item_type,
+            json.dumps(data, ensure_ascii=False, default=str), utc_now(),
+        ))
+
+    def add_error(self, url: str, kind: str, message: str, *, status: int | None = None,
+                  tries: int = 1, traceback: str | None = None, depth: int | None = None,
+                  referrer: str | None = None) -> None:
+        self._batch.errors.append((
+            self.crawl_id, url, kind, message, status, tries, traceback, depth, referrer,
+            utc_now(),
+        ))
+
+    def pending(self) -> int:
+        """How many rows wait in the buffer."""
+        return len(self._batch)
+
+    async def maybe_flush(self) -> None:
+        """Flush when the buffer is big enough and no other flush is running."""
+        batch = self._batch
+        full = len(batch.pages) >= self.batch_pages or batch.bytes >= self.batch_bytes
+        if full and not self._write_lock.locked():
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything buffered in one transaction."""
+        if not len(self._batch) and not self._batch.links:
+            return
+        batch, self._batch = self._batch, _Batch()
+        # One transaction at a time: two interleaved batches on one connection
+        # would commit (or roll back) each other's rows.
+        async with self._write_lock:
+            await self._write(batch)
+
+    async def _write(self, batch: _Batch) -> None:
+        db = self.db
+        try:
+            if batch.pages:
+                await db.executemany(_INSERT_PAGE, batch.pages)
+            if batch.links:
+                await db.executemany(_INSERT_LINK, batch.links)
+            if batch.items:
+                await db.executemany(_INSERT_ITEM, batch.items)
+            if batch.errors:
+                await db.executemany(_INSERT_ERROR, batch.errors)
+            await db.commit()
+        except sqlite3.Error:
+            await db.rollback()
+            raise
