@@ -1,0 +1,66 @@
+"""crawler: an asynchronous, polite web crawler whose output is one queryable SQLite file.
+
+    import crawler
+
+    class Books(crawler.Spider):
+        start_urls = ["https://books.toscrape.com/"]
+        def parse(self, response):
+            yield {"title": response.title}
+            yield from super().parse(response)
+
+    crawler.run(Books, output="books.db")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from crawler.config import CrawlConfig, load_config
+from crawler.engine import Crawler
+from crawler.errors import ConfigError, CrawlerError, FetchError, SpiderLoadError
+from crawler.models import Item, Request, Response
+from crawler.spider import Spider
+from crawler.stats import CrawlStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "CrawlConfig",
+    "CrawlStats",
+    "Crawler",
+    "CrawlerError",
+    "FetchError",
+    "Item",
+    "Request",
+    "Response",
+    "Spider",
+    "SpiderLoadError",
+    "crawl",
+    "load_config",
+    "run",
+]
+
+
+async def crawl(spider: Spider | type[Spider] | None = None, *,
+                config: CrawlConfig | None = None,
+                settings: Mapping[str, Any] | None = None,
+                output: str | Path | None = None) -> CrawlStats:
+    """Run one crawl to its end and return its stats.
+
+    `spider` defaults to the spider the config describes (`extract:` rules,
+    follow every link). `settings` are dotted config keys
+    (`{"fetch.concurrency": 8}`) applied over the config and the spider's
+    `custom_settings`.
+    """
+    return await Crawler(spider, config, settings=settings, output=output).run()
+
+
+def run(spider: Spider | type[Spider] | None = None, *, config: CrawlConfig | None = None,
+        settings: Mapping[str, Any] | None = None,
+        output: str | Path | None = None) -> CrawlStats:
+    """`crawl()` for code that is not already inside an event loop."""
+    return asyncio.run(crawl(spider, config=config, settings=settings, output=output))

@@ -1,0 +1,154 @@
+"""The `crawler` command. Thin: parse arguments, build a config, call the library."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+try:  # TEMP until cli_db lands
+    from crawler import cli_db
+except ImportError:
+    cli_db = None  # type: ignore[assignment]
+from crawler.config import (
+    OVERRIDE_SOURCE,
+    CrawlConfig,
+    apply_overrides,
+    load_config,
+    parse_overrides,
+)
+from crawler.engine import Crawler
+from crawler.errors import CrawlerError
+from crawler.spider import Spider, load_spider
+from crawler.stats import CrawlStats, report
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DESCRIPTION = """\
+An asynchronous, polite web crawler. Every crawl writes one SQLite file that
+you can query the moment it ends (sqlite3, pandas, Datasette, `crawler query`).
+"""
+
+RUN_EPILOG = """\
+examples:
+  crawler run configs/books.yaml
+  crawler run configs/books.yaml -o /tmp/books.db --max-pages 50
+  crawler run configs/books.yaml -s politeness.per_host_delay=1 -s scope.max_depth=3
+  crawler run myspider.py            (the one Spider subclass in the file)
+  crawler run myspider.py:BookSpider (a named class)
+
+exit status: 0 finished, 130 interrupted (Ctrl-C / SIGTERM), 2 bad config or usage, 1 failed.
+Ctrl-C once stops dispatching, lets in-flight requests finish (at most 10 s), saves
+everything and prints the summary; a second Ctrl-C abandons in-flight requests at once.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crawler", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_run(sub)
+    if cli_db is not None:
+        cli_db.register(sub)
+    return parser
+
+
+def _add_run(sub: Any) -> None:
+    run = sub.add_parser(
+        "run", help="run a crawl from a YAML config or a Python spider",
+        description="Run a crawl from a YAML config or a Python file holding a Spider subclass.",
+        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("target", metavar="CONFIG.yaml | SPIDER.py[:Class]",
+                     help="a YAML config, or a Python file with a crawler.Spider subclass")
+    run.add_argument("-o", "--output", metavar="DB", help="the SQLite file to write")
+    run.add_argument("--max-pages", type=int, metavar="N", help="stop after N pages")
+    run.add_argument("--concurrency", type=int, metavar="N",
+                     help="requests in flight at once, over all hosts")
+    run.add_argument("-s", "--set", action="append", default=[], metavar="KEY=VALUE",
+                     dest="settings", help="set any config key, e.g. -s fetch.timeout=10s "
+                     "(repeatable; the value is read as YAML)")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="no live progress and no summary")
+    run.set_defaults(func=cmd_run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except CrawlerError as exc:
+        print(f"crawler: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    spider, config = _load_target(args.target, args.settings)
+    config = _apply_flags(config, args)
+    crawler = Crawler(spider, config, output=args.output, progress=not args.quiet)
+    stats = asyncio.run(_run_with_signals(crawler))
+    if not args.quiet:
+        report(stats)
+    if stats.status == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_OK if stats.status == "finished" else EXIT_FAILED
+
+
+def _load_target(target: str, settings: Sequence[str]) -> tuple[type[Spider] | None, CrawlConfig]:
+    path_part = target.partition(":")[0] if ".py:" in target else target
+    if path_part.endswith(".py"):
+        spider = load_spider(target)
+        config = Crawler(spider).config  # the spider's own attributes and custom_settings
+        overrides = parse_overrides(settings)
+        if overrides:
+            config = apply_overrides(config, overrides, source=OVERRIDE_SOURCE)
+        return spider, config
+    return None, load_config(Path(target), overrides=settings)
+
+
+def _apply_flags(config: CrawlConfig, args: argparse.Namespace) -> CrawlConfig:
+    flags: dict[str, Any] = {}
+    if args.max_pages is not None:
+        flags["limits.max_pages"] = args.max_pages
+    if args.concurrency is not None:
+        flags["fetch.concurrency"] = args.concurrency
+    if args.output is not None:
+        flags["output"] = args.output
+    return apply_overrides(config, flags, source="command line") if flags else config
+
+
+async def _run_with_signals(crawler: Crawler) -> CrawlStats:
+    """Run the crawl; first SIGINT/SIGTERM stops gracefully, a second SIGINT aborts."""
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            print("\nstopping: finishing in-flight requests (Ctrl-C again to abort)",
+                  file=sys.stderr, flush=True)
+            crawler.stop("interrupted")
+        elif signum == signal.SIGINT:
+            crawler.abort()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await crawler.run()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+__all__ = ["build_parser", "main"]

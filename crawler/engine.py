@@ -1,0 +1,297 @@
+"""The Crawler: wires config, spider, scheduler, workers, fetcher and store, and shuts down cleanly.
+
+One scheduler coroutine feeds a bounded queue; N identical workers take a
+request, fetch it, parse it, run the spider's callback, buffer the page for
+the store and hand new requests back to the scheduler. Nothing a single page
+does (a broken body, a raising callback) can end a worker: it is recorded in
+`errors` and the worker takes the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crawler.config import CrawlConfig, apply_overrides, config_from_dict
+from crawler.errors import FetchError
+from crawler.fetcher import Fetcher
+from crawler.frontier import Frontier, MemoryFrontier
+from crawler.models import Item, Request, Response
+from crawler.parser import parse_page, visible_text
+from crawler.robots import RobotsRules, fetch_robots
+from crawler.scheduler import Scheduler
+from crawler.spider import ConfigSpider, Spider, iterate
+from crawler.stats import CrawlStats, Progress, Snapshot
+from crawler.storage import PageRecord, Store, headers_json, iso_time
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish after a stop
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What the spider's callback produced for one page."""
+
+    items: list[Item] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+
+
+class Crawler:
+    """Runs one crawl. `await Crawler(spider, config).run()` returns its CrawlStats."""
+
+    def __init__(self, spider: Spider | type[Spider] | None = None,
+                 config: CrawlConfig | None = None, *, output: str | Path | None = None,
+                 settings: Mapping[str, Any] | None = None, progress: bool = False,
+                 frontier: Frontier | None = None) -> None:
+        self.config = _resolve_config(spider, config, settings)
+        self.spider = _instantiate(spider, self.config)
+        self.output = Path(output) if output is not None else Path(self.config.output_path)
+        self.stats = CrawlStats(output=self.output)
+        self.queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=self.config.fetch.concurrency)
+        robots = self._robots if self.config.politeness.robots_txt == "obey" else None
+        self.scheduler = Scheduler(self.config, frontier or MemoryFrontier(), self.queue,
+                                   robots=robots, on_refused=self._refused)
+        self.show_progress = progress
+        self._stop_requested = asyncio.Event()
+        self._abort = asyncio.Event()
+        self._store: Store | None = None
+        self._fetcher: Fetcher | None = None
+
+    def stop(self, reason: str = "interrupted") -> None:
+        """Ask for a graceful stop: no new dispatches, in-flight requests finish, data flushed."""
+        self.scheduler.stop(reason)
+        self._stop_requested.set()
+
+    def abort(self) -> None:
+        """Stop now: in-flight requests are abandoned (what was stored is still flushed)."""
+        self.stop()
+        self._abort.set()
+
+    async def run(self) -> CrawlStats:
+        async with Store(self.output) as store, Fetcher(self.config.fetch) as fetcher:
+            self._store, self._fetcher = store, fetcher
+            self.stats.crawl_id = await store.start_crawl(
+                self.config.name, self.config.to_json_dict())
+            try:
+                await self._crawl()
+            except BaseException:
+                self.stats.status = "failed"
+                raise
+            finally:
+                await self._finish(store)
+        return self.stats
+
+    async def _crawl(self) -> None:
+        for request in self.spider.start_requests():
+            self.scheduler.schedule(request)
+        workers = [asyncio.create_task(self._worker(), name=f"worker-{i}")
+                   for i in range(self.config.fetch.concurrency)]
+        extras = [asyncio.create_task(self._progress().run())] if self.show_progress else []
+        try:
+            await self._wait_for_end()
+        finally:
+            self.scheduler.close()
+            for task in workers + extras:
+                task.cancel()
+            await asyncio.gather(*workers, *extras, return_exceptions=True)
+
+    async def _wait_for_end(self) -> None:
+        """Run the scheduler to the end; after a stop, give in-flight requests a bounded grace."""
+        dispatch = asyncio.create_task(self.scheduler.run(), name="scheduler")
+        stop_wait = asyncio.create_task(self._stop_requested.wait())
+        try:
+            await asyncio.wait({dispatch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not dispatch.done():
+                abort = asyncio.create_task(self._abort.wait())
+                done, _ = await asyncio.wait({dispatch, abort}, timeout=SHUTDOWN_GRACE,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                abort.cancel()
+                if dispatch not in done:
+                    log.warning("%d requests still in flight after %.0fs; abandoning them",
+                                self.scheduler.in_flight, SHUTDOWN_GRACE)
+            if dispatch.done():
+                dispatch.result()
+        finally:
+            for task in (dispatch, stop_wait):
+                task.cancel()
+            await asyncio.gather(dispatch, stop_wait, return_exceptions=True)
+
+    async def _finish(self, store: Store) -> None:
+        stats = self.stats
+        stats.stop_reason = self.scheduler.stop_reason or stats.stop_reason
+        if stats.status == "running":
+            stats.status = "interrupted" if stats.stop_reason == "interrupted" else "finished"
+        stats.dropped.update(self.scheduler.dropped)
+        stats.duration = time.monotonic() - stats.started
+        with contextlib.suppress(Exception):  # the status row must not hide the real error
+            await store.finish_crawl(stats.status, stats.to_dict())
+
+    async def _robots(self, host_key: str) -> RobotsRules:
+        assert self._fetcher is not None
+        rules = await fetch_robots(self._fetcher, host_key)
+        if rules.disallow_all:
+            log.warning("%s: %s; not crawling this host", host_key, rules.reason)
+        return rules
+
+    def _refused(self, request: Request, reason: str) -> None:
+        self._error(request, "robots", reason)
+
+    def _progress(self) -> Progress:
+        sched = self.scheduler
+        return Progress(self.stats, lambda: Snapshot(sched.frontier.pending(), sched.in_flight))
+
+    # ---- the worker ----
+
+    async def _worker(self) -> None:
+        while True:
+            request = await self.queue.get()
+            stored = False
+            try:
+                stored = await self._process(request)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug of ours must not end the crawl
+                log.exception("internal error on %s", request.url)
+                self._error(request, "internal", f"{type(exc).__name__}: {exc}",
+                            tb=traceback.format_exc())
+            finally:
+                self.scheduler.finished(request, stored=stored)
+                self.queue.task_done()
+
+    async def _process(self, request: Request) -> bool:
+        """Fetch, parse, call back, store, follow. True when a page was stored."""
+        assert self._fetcher is not None and self._store is not None
+        self.scheduler.started(request)
+        fetched_at = time.time()
+        try:
+            response = await self._fetcher.fetch(request)
+        except FetchError as exc:
+            self._error(request, exc.kind, str(exc))
+            return False
+        parsed = await self._parse(response)
+        outcome = await self._callback(response) if response.status < 400 else _Outcome()
+        text = await self._text(response) if parsed else None
+        page_id = self._store.add_page(self._record(response, fetched_at, text))
+        self._count_page(response)
+        if response.status >= 400:
+            self._error(request, "http", f"HTTP {response.status}", status=response.status)
+        for item in outcome.items:
+            self._store.add_item(item.type, item.data, page_id=page_id, url=response.url)
+        self.stats.items += len(outcome.items)
+        for new in outcome.requests:
+            new.referrer = request.url
+            self.scheduler.schedule(new, parent=request)
+        await self._store.maybe_flush()
+        return True
+
+    def _big(self, response: Response) -> bool:
+        return len(response.body) > self.config.fetch.parse_in_thread_above
+
+    async def _parse(self, response: Response) -> bool:
+        """Parse HTML (in a thread when huge, so the loop keeps serving other fetches)."""
+        if not response.is_html or not response.body:
+            return False
+        try:
+            args = (response.body, response.url, response.encoding)
+            if self._big(response):
+                response.parsed = await asyncio.to_thread(parse_page, *args)
+            else:
+                response.parsed = parse_page(*args)
+        except Exception as exc:
+            self._error(response.request, "parse", f"{type(exc).__name__}: {exc}",
+                        tb=traceback.format_exc())
+            return False
+        return True
+
+    async def _text(self, response: Response) -> str | None:
+        if not self.config.store.text:
+            return None
+        if self._big(response):
+            return await asyncio.to_thread(visible_text, response.tree)
+        return visible_text(response.tree)
+
+    async def _callback(self, response: Response) -> _Outcome:
+        """Run the request's callback; what it yielded before raising is kept."""
+        outcome = _Outcome()
+        request = response.request
+        callback = request.callback or self.spider.parse
+        try:
+            async for value in iterate(callback(response)):
+                self._collect(value, outcome)
+        except Exception as exc:
+            self._error(request, "callback", f"{type(exc).__name__}: {exc}",
+                        tb=traceback.format_exc())
+        return outcome
+
+    def _collect(self, value: Any, outcome: _Outcome) -> None:
+        if isinstance(value, Request):
+            outcome.requests.append(value)
+        elif isinstance(value, Item):
+            outcome.items.append(value)
+        elif isinstance(value, Mapping):
+            outcome.items.append(Item(self.spider.item_type, value))
+        elif value is not None:
+            raise TypeError(f"a callback yielded {type(value).__name__}; "
+                            "expected a dict, an Item or a Request")
+
+    def _record(self, response: Response, fetched_at: float, text: str | None) -> PageRecord:
+        store, page, request = self.config.store, response.parsed_page, response.request
+        links = [(k.url, k.href, k.text) for k in page.links] if page and store.links else ()
+        return PageRecord(
+            url=request.url, final_url=response.url, status=response.status,
+            depth=request.depth, headers=headers_json(response.headers.items()),
+            size=len(response.body), fetched_at=iso_time(fetched_at),
+            content_type=response.content_type,
+            encoding=response.encoding if page else None,
+            title=page.title if page else None, text=text, referrer=request.referrer,
+            elapsed_ms=round(response.elapsed * 1000, 2),
+            request_headers=headers_json((response.request_headers or {}).items()),
+            body=response.body if store.body else None, links=links,
+        )
+
+    def _count_page(self, response: Response) -> None:
+        self.stats.pages += 1
+        self.stats.bytes += len(response.body)
+        self.stats.by_status[response.status] += 1
+
+    def _error(self, request: Request, kind: str, message: str, *, status: int | None = None,
+               tb: str | None = None) -> None:
+        assert self._store is not None
+        self._store.add_error(request.url, kind, message, status=status, traceback=tb,
+                              depth=request.depth, referrer=request.referrer)
+        self.stats.errors += 1
+        self.stats.errors_by_kind[kind] += 1
+
+
+def _resolve_config(spider: Spider | type[Spider] | None, config: CrawlConfig | None,
+                    settings: Mapping[str, Any] | None) -> CrawlConfig:
+    """The spider's class attributes, then the config, then explicit settings (last wins)."""
+    if config is None:
+        base: dict[str, Any] = {}
+        if spider is not None:
+            base["name"] = spider.name
+            if spider.start_urls:
+                base["start_urls"] = list(spider.start_urls)
+            if spider.allowed_domains:
+                base["scope"] = {"allowed_domains": list(spider.allowed_domains)}
+        config = config_from_dict(base, source=f"spider {getattr(spider, 'name', '')}".strip())
+    merged = dict(getattr(spider, "custom_settings", None) or {})
+    merged.update(settings or {})
+    return apply_overrides(config, merged) if merged else config
+
+
+def _instantiate(spider: Spider | type[Spider] | None, config: CrawlConfig) -> Spider:
+    if spider is None:
+        return ConfigSpider(config)
+    if isinstance(spider, Spider):
+        spider.config = config
+        return spider
+    return spider(config)

@@ -1,0 +1,108 @@
+"""HTTP with aiohttp: one pooled session, fetch(Request) → Response, bounded in time and size."""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import TracebackType
+
+import aiohttp
+from multidict import CIMultiDict
+
+from crawler.config import FetchConfig
+from crawler.errors import FetchError, InvalidURLError, TooLargeError
+from crawler.models import Request, Response
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 64 * 1024
+
+
+class Fetcher:
+    """Owns the aiohttp session. Use as `async with Fetcher(config) as fetcher:`."""
+
+    def __init__(self, config: FetchConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Fetcher:
+        config = self.config
+        connector = aiohttp.TCPConnector(
+            limit=config.concurrency, limit_per_host=0, ttl_dns_cache=300,
+            enable_cleanup_closed=True,
+        )
+        headers = CIMultiDict(config.headers)
+        headers.setdefault("User-Agent", config.user_agent)
+        headers.setdefault("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
+        self._session = aiohttp.ClientSession(
+            connector=connector, headers=headers, cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=config.timeout,
+                                          sock_connect=config.connect_timeout),
+            auto_decompress=True, raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(self, request: Request, *, max_body_size: int | None = None,
+                    truncate: bool = False) -> Response:
+        """GET `request.url`; raises FetchError (with its `kind`) when no response came.
+
+        A body over the size limit raises TooLargeError, or with `truncate` is cut there.
+        """
+        if self._session is None:
+            raise RuntimeError("Fetcher is not open")
+        started = time.monotonic()
+        try:
+            async with self._session.get(request.url, headers=request.headers) as resp:
+                limit = max_body_size or self.config.max_body_size
+                body = await _read_body(resp, limit, truncate=truncate)
+                return _response(request, resp, body, time.monotonic() - started)
+        except FetchError:
+            raise
+        except TimeoutError:
+            raise FetchError(f"timed out after {time.monotonic() - started:.1f}s",
+                             kind="timeout") from None
+        except aiohttp.InvalidURL as exc:
+            raise InvalidURLError(f"invalid URL: {exc}") from None
+        except aiohttp.TooManyRedirects as exc:
+            raise FetchError(f"too many redirects: {exc}", kind="redirect") from None
+        except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as exc:
+            raise FetchError(_describe(exc), kind="connection") from None
+
+async def _read_body(resp: aiohttp.ClientResponse, limit: int, *, truncate: bool) -> bytes:
+    """The body, never reading past `limit` bytes."""
+    if not truncate and resp.content_length is not None and resp.content_length > limit:
+        raise TooLargeError(f"Content-Length {resp.content_length} exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await resp.content.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            if not truncate:
+                raise TooLargeError(f"body exceeds max_body_size ({limit} bytes)")
+            chunks.append(chunk[: limit - (size - len(chunk))])
+            break
+        chunks.append(chunk)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def _response(request: Request, resp: aiohttp.ClientResponse, body: bytes,
+              elapsed: float) -> Response:
+    has_type = "Content-Type" in resp.headers
+    return Response(
+        url=str(resp.url), request=request, status=resp.status, headers=resp.headers,
+        body=body, content_type=resp.content_type if has_type else None,
+        charset=resp.charset, elapsed=elapsed,
+        request_headers=resp.request_info.headers,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+

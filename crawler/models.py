@@ -1,0 +1,165 @@
+"""Request, Response and Item: the three things a spider sees."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+from yarl import URL
+
+from crawler import urls
+
+if TYPE_CHECKING:
+    from crawler.parser import ParsedPage
+
+Callback = Callable[["Response"], Any]
+
+
+@dataclass(slots=True, eq=False)
+class Request:
+    """A URL to fetch, with the callback that will parse its response.
+
+    `url` is whatever the spider gave; the scheduler replaces it with the
+    canonical form (keeping the original in `href`) when it accepts the request.
+    """
+
+    url: str
+    callback: Callback | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] | None = None
+    priority: int = 0
+    depth: int = 0
+    referrer: str | None = None
+    href: str | None = None
+    dont_filter: bool = False  # bypass deduplication (still scoped)
+
+
+@dataclass(slots=True, frozen=True)
+class Item:
+    """What a spider yields besides requests: a typed JSON object."""
+
+    type: str
+    data: Mapping[str, Any]
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.I)
+
+
+class Response:
+    """A fetched page. HTML is parsed lazily, once, the first time it is needed."""
+
+    def __init__(self, *, url: str, request: Request, status: int,
+                 headers: CIMultiDictProxy[str] | CIMultiDict[str], body: bytes,
+                 content_type: str | None = None, charset: str | None = None,
+                 elapsed: float = 0.0,
+                 request_headers: Mapping[str, str] | None = None) -> None:
+        self.url = url
+        self.request = request
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.content_type = content_type
+        self.elapsed = elapsed
+        self.request_headers = request_headers
+        self._charset = charset
+        self._parsed: ParsedPage | None = None
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.url}>"
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.request.meta
+
+    @property
+    def is_html(self) -> bool:
+        ctype = self.content_type
+        return ctype is None or ctype in ("text/html", "application/xhtml+xml")
+
+    @cached_property
+    def encoding(self) -> str:
+        """The charset: from the header, then a BOM, then `<meta charset>`, then UTF-8."""
+        for candidate in (self._charset, _bom_charset(self.body), _meta_charset(self.body)):
+            if candidate and _known_codec(candidate):
+                return candidate
+        return "utf-8"
+
+    @cached_property
+    def text(self) -> str:
+        """The body decoded; undecodable bytes become U+FFFD, never an exception."""
+        return self.body.decode(self.encoding, errors="replace")
+
+    @property
+    def parsed(self) -> ParsedPage:
+        if self._parsed is None:
+            from crawler.parser import parse_page
+            self._parsed = parse_page(self.body, self.url, self.encoding)
+        return self._parsed
+
+    @property
+    def parsed_page(self) -> ParsedPage | None:
+        """The parsed page if the engine parsed it (HTML), without parsing anything."""
+        return self._parsed
+
+    @parsed.setter
+    def parsed(self, page: ParsedPage) -> None:
+        self._parsed = page
+
+    @property
+    def tree(self) -> LexborHTMLParser:
+        return self.parsed.tree
+
+    @property
+    def title(self) -> str | None:
+        return self.parsed.title
+
+    def css(self, selector: str) -> list[LexborNode]:
+        return self.tree.css(selector)
+
+    def css_first(self, selector: str) -> LexborNode | None:
+        return self.tree.css_first(selector)
+
+    def links(self) -> list[str]:
+        """Canonical absolute URLs of the page's http(s) links, in page order, unique."""
+        return list(dict.fromkeys(link.url for link in self.parsed.links if link.url))
+
+    def urljoin(self, href: str) -> str:
+        """`href` resolved against this page; left as it is when it cannot be (the
+        scheduler then records it as an invalid URL instead of the spider crashing)."""
+        try:
+            return str(urls.parse_url(self.url).join(URL(href.strip())))
+        except (ValueError, TypeError):
+            return href
+
+    def follow(self, href: str, callback: Callback | None = None,
+               meta: dict[str, Any] | None = None, **kwargs: Any) -> Request:
+        """A request for `href` (relative to this page) that continues this crawl path."""
+        return Request(self.urljoin(href), callback=callback, meta=dict(meta or {}),
+                       href=href, **kwargs)
+
+
+def _bom_charset(body: bytes) -> str | None:
+    if body.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
+
+
+def _meta_charset(body: bytes) -> str | None:
+    match = _META_CHARSET.search(body, 0, 4096)
+    return match.group(1).decode("ascii") if match else None
+
+
+def _known_codec(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True

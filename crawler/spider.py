@@ -1,0 +1,130 @@
+"""The Spider base class, the spider a YAML config describes, and loading spiders from files."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from crawler.config import CrawlConfig
+from crawler.errors import SpiderLoadError
+from crawler.models import Item, Request, Response
+from crawler.parser import extract_item, rules_for
+
+
+class Spider:
+    """Subclass to crawl with Python.
+
+    Override `start_requests()` and/or `parse(response)`; `parse` (and any
+    per-request callback) may be a plain or async generator, or return a list
+    or None. It yields dicts or `Item`s (stored in `items`) and `Request`s
+    (usually `response.follow(href, callback=...)`). The default `parse`
+    follows every link; the engine drops those out of scope.
+    """
+
+    name: ClassVar[str] = "spider"
+    start_urls: ClassVar[Sequence[str]] = ()
+    allowed_domains: ClassVar[Sequence[str]] = ()
+    custom_settings: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, config: CrawlConfig | None = None) -> None:
+        self.config = config
+
+    @property
+    def item_type(self) -> str:
+        """The type given to plain dict items."""
+        return self.name
+
+    def start_requests(self) -> Iterable[Request]:
+        urls = list(self.start_urls) or list(self.config.start_urls if self.config else ())
+        for url in urls:
+            yield Request(url)
+
+    def parse(self, response: Response) -> Any:
+        yield from follow_all(response)
+
+
+class ConfigSpider(Spider):
+    """The spider of a YAML config: `extract:` rules make items, every link is followed."""
+
+    def __init__(self, config: CrawlConfig) -> None:
+        super().__init__(config)
+        self.name = config.name  # type: ignore[misc]  # instance name from the config
+
+    def parse(self, response: Response) -> Any:
+        assert self.config is not None
+        for rule in rules_for(response.url, self.config.extract):
+            yield Item(rule.type or self.name, extract_item(response.tree, rule))
+        yield from super().parse(response)
+
+
+def follow_all(response: Response) -> Iterable[Request]:
+    """A request for every `<a href>` of the page.
+
+    Hrefs that are not crawlable (mailto:, javascript:, malformed) are yielded
+    too, as written, so the scheduler counts each under its drop reason.
+    """
+    page = response.parsed_page
+    if page is None:
+        return
+    # One request per distinct target: a page often links one URL several times.
+    targets = dict.fromkeys(link.url or link.href for link in page.links)
+    for url in targets:
+        yield Request(url)
+
+
+async def iterate(result: Any) -> AsyncIterator[Any]:
+    """Whatever a callback returned, as an async iterator of yielded values."""
+    if inspect.isawaitable(result):
+        result = await result
+    if result is None:
+        return
+    if inspect.isasyncgen(result):
+        async for value in result:
+            yield value
+    elif isinstance(result, (Request, Item, Mapping)):
+        yield result
+    else:
+        for value in result:
+            yield value
+
+
+def load_spider(target: str) -> type[Spider]:
+    """Load `path/to/file.py` or `path/to/file.py:ClassName`; raises SpiderLoadError."""
+    path_text, _, class_name = target.partition(":")
+    path = Path(path_text)
+    if not path.is_file():
+        raise SpiderLoadError(f"{path}: no such file")
+    module = _import_file(path)
+    candidates = {
+        name: obj for name, obj in vars(module).items()
+        if inspect.isclass(obj) and issubclass(obj, Spider) and obj not in (Spider, ConfigSpider)
+        and obj.__module__ == module.__name__
+    }
+    if class_name:
+        if class_name not in candidates:
+            raise SpiderLoadError(f"{path}: no Spider subclass named {class_name!r} "
+                                  f"(found: {', '.join(sorted(candidates)) or 'none'})")
+        return candidates[class_name]
+    if len(candidates) != 1:
+        found = ", ".join(sorted(candidates)) or "none"
+        raise SpiderLoadError(f"{path}: expected exactly one Spider subclass, found {found}; "
+                              f"name one with {path}:ClassName")
+    return next(iter(candidates.values()))
+
+
+def _import_file(path: Path) -> Any:
+    module_name = f"crawler_spider_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SpiderLoadError(f"{path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise SpiderLoadError(f"{path}: import failed: {type(exc).__name__}: {exc}") from exc
+    return module

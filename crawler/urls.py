@@ -1,0 +1,101 @@
+"""Pure URL helpers on yarl: canonical form, joining, host keys and scope.
+
+The canonical form is what deduplication compares: scheme and host lower
+case, default port dropped, an empty path made "/", dot segments resolved,
+percent-encoding normalised (unreserved characters decoded, the rest
+upper-case escapes), the fragment dropped. yarl does all but the fragment when it parses a URL, so
+canonicalizing is one parse and one `with_fragment(None)`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+from yarl import URL
+
+HTTP_SCHEMES = frozenset({"http", "https"})
+
+# Hrefs that can never become a fetchable URL; checked on the raw text so the
+# common junk (mailto:, javascript:, tel:) costs no URL parse.
+_NON_HTTP = re.compile(r"^\s*(mailto|javascript|tel|data|ftp|file|sms|about|blob):", re.I)
+
+
+class Rejected(ValueError):
+    """A URL that cannot be crawled; `reason` is the dropped-counter name."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+def canonicalize(url: str | URL) -> str:
+    """The canonical text form of an absolute http(s) URL; raises Rejected."""
+    parsed = url if isinstance(url, URL) else _parse(url)
+    _check_http(parsed)
+    text = str(parsed.with_fragment(None))
+    if parsed.raw_path == "/" and not parsed.raw_query_string and not text.endswith("/"):
+        text += "/"  # "http://a.com" and "http://a.com/" are one resource
+    return text
+
+
+def join(base: str | URL, href: str) -> str:
+    """Resolve `href` against `base` and canonicalize; raises Rejected.
+
+    Reasons: 'scheme' for mailto:, javascript: and other non-http schemes,
+    'invalid_url' for text that is not a URL with a host.
+    """
+    if _NON_HTTP.match(href):
+        raise Rejected("scheme", f"not an http(s) URL: {href[:80]}")
+    base_url = base if isinstance(base, URL) else parse_url(base)
+    try:
+        relative = URL(href.strip())
+        joined = base_url.join(relative)
+    except (ValueError, TypeError) as exc:
+        raise Rejected("invalid_url", f"{exc}: {href[:200]}") from None
+    if relative.scheme and not relative.host:
+        # "http://" or "https:///x": yarl would quietly resolve these against the base.
+        raise Rejected("invalid_url", f"no host: {href[:200]}")
+    return canonicalize(joined)
+
+
+def host_key(url: str | URL) -> str:
+    """`scheme://host:port` — the unit of politeness (RFC 9309 uses the same origin)."""
+    parsed = url if isinstance(url, URL) else parse_url(url)
+    return f"{parsed.scheme}://{parsed.host}:{parsed.port}"
+
+
+def host_of(url: str) -> str:
+    """The lower-case host name of a URL (no port)."""
+    return (parse_url(url).host or "").lower()
+
+
+def domain_allowed(host: str, allowed: Sequence[str], *, subdomains: bool) -> bool:
+    """Whether `host` is one of `allowed`, or (with `subdomains`) below one."""
+    if not allowed:
+        return True
+    return any(host == domain or (subdomains and host.endswith("." + domain))
+               for domain in allowed)
+
+
+def _parse(url: str) -> URL:
+    try:
+        return URL(url.strip())
+    except (ValueError, TypeError) as exc:
+        raise Rejected("invalid_url", f"{exc}: {url[:200]}") from None
+
+
+def _check_http(url: URL) -> None:
+    if url.scheme not in HTTP_SCHEMES:
+        raise Rejected("scheme", f"not an http(s) URL: {str(url)[:80]}")
+    if not url.host:
+        raise Rejected("invalid_url", f"no host: {str(url)[:200]}")
+
+
+@lru_cache(maxsize=4096)
+def parse_url(url: str) -> URL:
+    """Parse with a cache; raises Rejected. Do not mutate what it returns (URLs are immutable)."""
+    # Pages are resolved against the same few bases over and over (the page
+    # URL for all its links, the host key for every request).
+    return _parse(url)
