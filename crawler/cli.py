@@ -11,10 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-try:  # TEMP until cli_db lands
-    from crawler import cli_db
-except ImportError:
-    cli_db = None  # type: ignore[assignment]
+from crawler import cli_db
 from crawler.config import (
     OVERRIDE_SOURCE,
     CrawlConfig,
@@ -56,8 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_run(sub)
-    if cli_db is not None:
-        cli_db.register(sub)
+    cli_db.register(sub)
     return parser
 
 

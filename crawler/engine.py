@@ -23,6 +23,7 @@ from crawler.config import CrawlConfig, apply_overrides, config_from_dict
 from crawler.errors import FetchError
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier, MemoryFrontier
+from crawler.markdown import html_to_markdown
 from crawler.models import Item, Request, Response
 from crawler.parser import parse_page, visible_text
 from crawler.robots import RobotsRules, fetch_robots
@@ -178,8 +179,8 @@ class Crawler:
             return False
         parsed = await self._parse(response)
         outcome = await self._callback(response) if response.status < 400 else _Outcome()
-        text = await self._text(response) if parsed else None
-        page_id = self._store.add_page(self._record(response, fetched_at, text))
+        text, markdown = await self._render(response) if parsed else (None, None)
+        page_id = self._store.add_page(self._record(response, fetched_at, text, markdown))
         self._count_page(response)
         if response.status >= 400:
             self._error(request, "http", f"HTTP {response.status}", status=response.status)
@@ -211,12 +212,18 @@ class Crawler:
             return False
         return True
 
-    async def _text(self, response: Response) -> str | None:
-        if not self.config.store.text:
-            return None
+    async def _render(self, response: Response) -> tuple[str | None, str | None]:
+        """(visible text, Markdown) as configured; in a thread for huge pages."""
         if self._big(response):
-            return await asyncio.to_thread(visible_text, response.tree)
-        return visible_text(response.tree)
+            return await asyncio.to_thread(self._render_sync, response)
+        return self._render_sync(response)
+
+    def _render_sync(self, response: Response) -> tuple[str | None, str | None]:
+        store, tree = self.config.store, response.tree
+        # Markdown first: visible_text strips the tree it reads.
+        markdown = html_to_markdown(tree, base_url=response.url) if store.markdown else None
+        text = visible_text(tree) if store.text else None
+        return text, markdown
 
     async def _callback(self, response: Response) -> _Outcome:
         """Run the request's callback; what it yielded before raising is kept."""
@@ -242,7 +249,8 @@ class Crawler:
             raise TypeError(f"a callback yielded {type(value).__name__}; "
                             "expected a dict, an Item or a Request")
 
-    def _record(self, response: Response, fetched_at: float, text: str | None) -> PageRecord:
+    def _record(self, response: Response, fetched_at: float, text: str | None,
+                markdown: str | None) -> PageRecord:
         store, page, request = self.config.store, response.parsed_page, response.request
         links = [(k.url, k.href, k.text) for k in page.links] if page and store.links else ()
         return PageRecord(
@@ -251,7 +259,8 @@ class Crawler:
             size=len(response.body), fetched_at=iso_time(fetched_at),
             content_type=response.content_type,
             encoding=response.encoding if page else None,
-            title=page.title if page else None, text=text, referrer=request.referrer,
+            title=page.title if page else None, text=text, markdown=markdown,
+            referrer=request.referrer,
             elapsed_ms=round(response.elapsed * 1000, 2),
             request_headers=headers_json((response.request_headers or {}).items()),
             body=response.body if store.body else None, links=links,

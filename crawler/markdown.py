@@ -1,0 +1,278 @@
+"""The main content of an HTML page as Markdown, for search indexes and language models.
+
+`html_to_markdown(tree)` is pure: it reads a parsed Lexbor tree and never
+changes it. The main content is the first `<main>` or `[role=main]`, else
+the page's only `<article>`, else the whole body minus what reads as page
+furniture (navigation, banners, footers, sidebars). The Markdown is simple
+on purpose: headings, paragraphs, lists, links, images, emphasis, code,
+quotes and pipe tables; anything else is rendered as its text.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+MAX_DEPTH = 200  # deeper than this, a subtree is flattened to text (no recursion limit)
+
+SKIP = frozenset({
+    "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object",
+    "embed", "head", "title", "meta", "link", "input", "select", "button", "textarea",
+    "option", "nav", "aside", "dialog",
+})
+SKIP_ROLES = frozenset({"navigation", "complementary", "search"})
+# Page furniture: dropped when we fall back to the whole body, unless inside an article.
+FURNITURE = frozenset({"header", "footer"})
+FURNITURE_ROLES = frozenset({"banner", "contentinfo"})
+BLOCK = frozenset({
+    "address", "article", "body", "blockquote", "dd", "details", "div", "dl", "dt",
+    "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+    "header", "hgroup", "hr", "html", "li", "main", "ol", "p", "pre", "section", "summary",
+    "table", "ul", "legend", "center",
+})
+EMPHASIS = {"em": "*", "i": "*", "cite": "*", "strong": "**", "b": "**", "del": "~~",
+            "s": "~~", "strike": "~~"}
+CODE = frozenset({"code", "kbd", "samp", "tt"})
+_ESCAPE = re.compile(r"([\\*_`])")
+_SPACE = re.compile(r"\s+")
+_LANG = re.compile(r"(?:language|lang)-([\w+#.-]+)")
+
+
+def html_to_markdown(tree: LexborHTMLParser, base_url: str | None = None) -> str:
+    """The page's main content as Markdown; `base_url` makes links and images absolute."""
+    root, fallback = main_content(tree)
+    if root is None:
+        return ""
+    blocks = _Renderer(base_url, fallback).blocks(root, 0)
+    return _tidy("\n\n".join(blocks))
+
+
+def main_content(tree: LexborHTMLParser) -> tuple[LexborNode | None, bool]:
+    """(the content root, whether it is the whole body so furniture must be skipped)."""
+    for selector in ("main", "[role=main]"):
+        node = tree.css_first(selector)
+        if node is not None:
+            return node, False
+    articles = tree.css("article")
+    if len(articles) == 1:
+        return articles[0], False
+    return tree.body, True
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n" if text.strip() else ""
+
+
+def _escape(text: str) -> str:
+    return _ESCAPE.sub(r"\\\1", text)
+
+
+def _text(text: str | None) -> str:
+    """A text node as inline Markdown: whitespace runs (newlines too) become one space."""
+    return _escape(_SPACE.sub(" ", text or ""))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _paragraph(parts: list[str]) -> str:
+    """Inline pieces as one paragraph: spaces collapsed, <br> line breaks kept."""
+    lines = (_one_line(line) for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+class _Renderer:
+    def __init__(self, base_url: str | None, fallback: bool) -> None:
+        self.base_url = base_url
+        self.fallback = fallback
+
+    # -- what to leave out ------------------------------------------------
+
+    def skip(self, node: LexborNode) -> bool:
+        tag = node.tag or ""
+        attrs = node.attributes
+        role = (attrs.get("role") or "").lower()
+        if tag in SKIP or role in SKIP_ROLES or "hidden" in attrs:
+            return True
+        if (attrs.get("aria-hidden") or "").lower() == "true":
+            return True
+        style = (attrs.get("style") or "").replace(" ", "").lower()
+        if "display:none" in style or "visibility:hidden" in style:
+            return True
+        furniture = tag in FURNITURE or role in FURNITURE_ROLES
+        return self.fallback and furniture and not _inside(node, "article")
+
+    # -- blocks -------------------------------------------------------------
+
+    def blocks(self, node: LexborNode, depth: int) -> list[str]:
+        """Child content of a block container as a list of Markdown blocks."""
+        if depth > MAX_DEPTH:
+            text = _one_line(node.text(deep=True))
+            return [_escape(text)] if text else []
+        out: list[str] = []
+        inline: list[str] = []
+        for child in node.iter(include_text=True):
+            tag = child.tag or ""
+            if tag == "-text":
+                inline.append(_text(child.text_content))
+            elif not child.is_element_node or self.skip(child):
+                continue
+            elif tag in BLOCK:
+                self._flush(inline, out)
+                out.extend(self.block(child, depth + 1))
+            else:
+                inline.append(self.inline(child, depth + 1))
+        self._flush(inline, out)
+        return out
+
+    @staticmethod
+    def _flush(inline: list[str], out: list[str]) -> None:
+        text = _paragraph(inline)
+        if text:
+            out.append(text)
+        inline.clear()
+
+    def block(self, node: LexborNode, depth: int) -> list[str]:
+        tag = node.tag or ""
+        if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            text = _one_line(self.inline_children(node, depth))
+            return [f"{'#' * int(tag[1])} {text}"] if text else []
+        if tag in ("ul", "ol"):
+            return self.list(node, depth)
+        if tag == "pre":
+            return [_fenced(node)]
+        if tag == "blockquote":
+            inner = "\n\n".join(self.blocks(node, depth))
+            return ["\n".join(f"> {line}".rstrip() for line in inner.split("\n"))] if inner else []
+        if tag == "table":
+            return self.table(node, depth)
+        if tag == "hr":
+            return ["---"]
+        return self.blocks(node, depth)
+
+    def list(self, node: LexborNode, depth: int) -> list[str]:
+        ordered = node.tag == "ol"
+        try:
+            number = int(node.attributes.get("start") or 1)
+        except ValueError:
+            number = 1
+        items: list[str] = []
+        for child in node.iter():
+            if child.tag != "li" or self.skip(child):
+                continue
+            marker = f"{number}. " if ordered else "- "
+            number += 1
+            body = "\n".join(self.blocks(child, depth + 1))
+            lines = body.split("\n") if body else [""]
+            pad = " " * len(marker)
+            items.append("\n".join([marker + lines[0], *(pad + ln if ln else ln
+                                                          for ln in lines[1:])]))
+        return ["\n".join(items)] if items else []
+
+    def table(self, node: LexborNode, depth: int) -> list[str]:
+        rows = [[self.cell(cell, depth) for cell in tr.iter() if cell.tag in ("td", "th")]
+                for tr in node.css("tr")]
+        rows = [row for row in rows if row]
+        if not rows:
+            return []
+        width = max(len(row) for row in rows)
+        rows = [row + [""] * (width - len(row)) for row in rows]
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * width]
+        lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+        return ["\n".join(lines)]
+
+    def cell(self, node: LexborNode, depth: int) -> str:
+        return _one_line(self.inline_children(node, depth)).replace("|", "\\|")
+
+    # -- inline -------------------------------------------------------------
+
+    def inline_children(self, node: LexborNode, depth: int) -> str:
+        parts: list[str] = []
+        for child in node.iter(include_text=True):
+            if child.tag == "-text":
+                parts.append(_text(child.text_content))
+            elif child.is_element_node and not self.skip(child):
+                parts.append(self.inline(child, depth + 1))
+        return "".join(parts)
+
+    def inline(self, node: LexborNode, depth: int) -> str:
+        """An inline element as Markdown; a block inside inline content becomes its text."""
+        tag = node.tag or ""
+        if depth > MAX_DEPTH:
+            return _escape(_one_line(node.text(deep=True)))
+        if tag == "br":
+            return "\n"
+        if tag == "img":
+            return self.image(node)
+        if tag in CODE:
+            return _code_span(node.text(deep=True))
+        inner = self.inline_children(node, depth)
+        if tag == "a":
+            return self.link(node, inner)
+        if tag in EMPHASIS:
+            return _wrap(inner, EMPHASIS[tag])
+        return f" {inner} " if tag in BLOCK else inner
+
+    def link(self, node: LexborNode, inner: str) -> str:
+        href = (node.attributes.get("href") or "").strip()
+        text = _one_line(inner)
+        if not text or not href or href.startswith(("#", "javascript:")):
+            return inner
+        return _around(inner, f"[{text}]({self.absolute(href)})")
+
+    def image(self, node: LexborNode) -> str:
+        src = (node.attributes.get("src") or "").strip()
+        if not src or src.startswith("data:"):
+            return ""
+        alt = _one_line(node.attributes.get("alt") or "").replace("]", "\\]")
+        return f"![{alt}]({self.absolute(src)})"
+
+    def absolute(self, url: str) -> str:
+        url = url.replace(" ", "%20").replace(")", "%29")
+        return urljoin(self.base_url, url) if self.base_url else url
+
+
+def _inside(node: LexborNode, tag: str) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.tag == tag:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _around(inner: str, core: str) -> str:
+    """`core` with the whitespace that surrounded `inner` kept outside the markup."""
+    lead = " " if inner[:1].isspace() else ""
+    trail = " " if inner[-1:].isspace() else ""
+    return f"{lead}{core}{trail}"
+
+
+def _wrap(inner: str, mark: str) -> str:
+    text = _one_line(inner)
+    return _around(inner, f"{mark}{text}{mark}") if text else inner
+
+
+def _code_span(text: str) -> str:
+    text = _one_line(text)
+    if not text:
+        return ""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _fenced(node: LexborNode) -> str:
+    """A <pre> as a fenced code block, with a language from a `language-x` class."""
+    code = (node.text(deep=True) or "").strip("\n")
+    classes = " ".join(filter(None, [node.attributes.get("class"),
+                                     *(c.attributes.get("class") for c in node.css("code"))]))
+    match = _LANG.search(classes)
+    longest = max((len(run) for run in re.findall(r"`{3,}", code)), default=2)
+    fence = "`" * (longest + 1)
+    return f"{fence}{match.group(1) if match else ''}\n{code}\n{fence}"
