@@ -1,0 +1,151 @@
+"""Fixtures: loopback site servers, a refused URL, config and database helpers."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# The repository root on the path: `crawler` and `tests.site` import from it even when
+# the package is not installed (tests/ has no __init__.py, and `site` alone is stdlib).
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.site import Site, SiteServer, refused_port  # noqa: E402
+
+
+@pytest.fixture
+def site_server() -> Iterator[Callable[..., SiteServer]]:
+    """Start servers: `site_server(site, host="127.0.0.2", latency=0.05)`.
+
+    `site` is a dict {path: html | (status, html) | Page}, or a callable that
+    receives the started server (so absolute links can use its port) and
+    returns that dict. Every server started is stopped at teardown.
+    """
+    servers: list[SiteServer] = []
+
+    def start(site: Site | Callable[[SiteServer], Site] | None = None, *,
+              host: str = "127.0.0.1", latency: float = 0.0) -> SiteServer:
+        server = SiteServer(host=host, latency=latency)
+        servers.append(server)
+        server.start()
+        server.site = dict(site(server) if callable(site) else (site or {}))
+        return server
+
+    yield start
+    for server in reversed(servers):
+        server.stop()
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens (connection refused)."""
+    return f"http://127.0.0.1:{refused_port()}/"
+
+
+@pytest.fixture
+def out_db(tmp_path: Path) -> Path:
+    return tmp_path / "out.db"
+
+
+# -- config ------------------------------------------------------------------
+
+
+def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def config_dict(start_urls: list[str], **sections: Any) -> dict[str, Any]:
+    """A crawl config as a dict: fast (no delay, robots ignored) and bounded.
+
+    Keyword arguments are merged section by section:
+    `config_dict([u], scope={"max_depth": 2}, politeness={"per_host_delay": 0.3})`.
+    """
+    base: dict[str, Any] = {
+        "name": "t",
+        "start_urls": list(start_urls),
+        "limits": {"max_pages": 500, "max_duration": "60s"},
+        "politeness": {"robots_txt": "ignore", "per_host_concurrency": 4,
+                       "per_host_delay": 0},
+        "fetch": {"concurrency": 8, "timeout": 10},
+        "store": {"body": True, "text": True, "links": True},
+    }
+    return deep_merge(base, sections)
+
+
+def make_config(start_urls: list[str], **sections: Any) -> Any:
+    """`config_dict(...)` turned into a CrawlConfig by `config_from_dict`."""
+    from crawler.config import config_from_dict
+
+    return config_from_dict(config_dict(start_urls, **sections))
+
+
+# Settings for Spider subclasses: no politeness delay, no robots.txt, bounded.
+FAST_SETTINGS: dict[str, Any] = {
+    "politeness.per_host_delay": 0,
+    "politeness.robots_txt": "ignore",
+    "limits.max_pages": 500,
+    "limits.max_duration": "60s",
+}
+
+
+# -- the database --------------------------------------------------------------
+
+
+def rows(db: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Rows of a query on the crawl database, as dicts."""
+    con = sqlite3.connect(db)
+    try:
+        con.row_factory = sqlite3.Row
+        return [dict(r) for r in con.execute(sql, params).fetchall()]
+    finally:
+        con.close()
+
+
+def scalar(db: Path, sql: str, *params: Any) -> Any:
+    con = sqlite3.connect(db)
+    try:
+        row = con.execute(sql, params).fetchone()
+        return row[0] if row else None
+    finally:
+        con.close()
+
+
+def items_of(db: Path, item_type: str | None = None) -> list[dict[str, Any]]:
+    """Items with their data decoded from JSON."""
+    sql = "SELECT * FROM items" + (" WHERE type = ?" if item_type else "") + " ORDER BY id"
+    found = rows(db, sql, *([item_type] if item_type else []))
+    for item in found:
+        item["data"] = json.loads(item["data"])
+    return found
+
+
+# -- subprocesses ----------------------------------------------------------------
+
+
+def cli_env() -> dict[str, str]:
+    """Environment for `python -m crawler` subprocesses: the repo on the path, no colour."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["NO_COLOR"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("FORCE_COLOR", None)
+    return env
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "crawler", *args]
