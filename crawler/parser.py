@@ -138,13 +138,15 @@ def _joiner(base: str) -> Callable[[str], tuple[str | None, str | None]]:
     """
     base_url = urls.parse_url(base)
     origin = f"{base_url.scheme}://{base_url.raw_authority}"
-    directory = origin + base_url.raw_path.rpartition("/")[0]
+    dir_path = base_url.raw_path.rpartition("/")[0]
+    directory = origin + dir_path
 
     def join(href: str) -> tuple[str | None, str | None]:
         key = (_depends_on(href, base, origin, directory, base_url.scheme), href)
         hit = _JOINED.get(key)
         if hit is None:
-            hit = _join_one(base_url, href)
+            plain = urls.join_plain(origin, dir_path, href) if key[0] != "" else None
+            hit = (plain, None) if plain is not None else _join_one(base_url, href)
             if len(_JOINED) >= _JOINED_MAX:
                 _JOINED.clear()  # crude but bounded; the hot set refills at once
             _JOINED[key] = hit

@@ -60,6 +60,49 @@ def join(base: str | URL, href: str) -> str:
     return canonicalize(joined)
 
 
+# Characters that yarl leaves as they are in a path and a query: an href made
+# only of these needs no quoting, so it can be resolved with string operations.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~/!$&'()*+,;=:@]+")
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9\-._~/!$&'()*,;=:@?]+")
+
+
+def join_plain(origin: str, directory: str, href: str) -> str | None:
+    """The fast path of `join` for plain relative hrefs ("a/b.html", "/x", "../y?q=1").
+
+    `origin` is "scheme://authority" of the base, `directory` its path up to
+    the last "/". Returns None when the href needs the full parser; the
+    property test in tests/test_urls.py checks it agrees with `join`.
+    """
+    path, _, _fragment = href.partition("#")
+    path, has_query, query = path.partition("?")
+    if not path or "//" in path or not _PLAIN_PATH.fullmatch(path):
+        return None
+    if has_query and not _PLAIN_QUERY.fullmatch(query):
+        return None
+    if path[0] != "/":
+        if ":" in path.partition("/")[0]:
+            return None  # "a:b" is a scheme, not a path
+        path = f"{directory}/{path}"
+    if "." in path:
+        path = remove_dot_segments(path)
+    return f"{origin}{path}?{query}" if has_query else f"{origin}{path}"
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4 for an absolute path."""
+    out: list[str] = []
+    segments = path.split("/")[1:]
+    for segment in segments:
+        if segment == "..":
+            if out:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    if segments[-1] in (".", ".."):
+        out.append("")  # "/a/b/.." is the directory "/a/"
+    return "/" + "/".join(out)
+
+
 def host_key(url: str | URL) -> str:
     """`scheme://host:port` — the unit of politeness (RFC 9309 uses the same origin)."""
     parsed = url if isinstance(url, URL) else parse_url(url)
