@@ -8,6 +8,7 @@ from types import TracebackType
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from crawler.config import FetchConfig
 from crawler.errors import FetchError, InvalidURLError, TooLargeError
@@ -58,7 +59,9 @@ class Fetcher:
             raise RuntimeError("Fetcher is not open")
         started = time.monotonic()
         try:
-            async with self._session.get(request.url, headers=request.headers) as resp:
+            # Canonical URLs are already encoded: spare aiohttp a re-parse and re-quote.
+            url = URL(request.url, encoded=True)
+            async with self._session.get(url, headers=request.headers) as resp:
                 limit = max_body_size or self.config.max_body_size
                 body = await _read_body(resp, limit, truncate=truncate)
                 return _response(request, resp, body, time.monotonic() - started)
