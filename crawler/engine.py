@@ -43,6 +43,7 @@ class _Outcome:
 
     items: list[Item] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)  # shorthand for Request(url)
 
 
 class Crawler:
@@ -190,6 +191,8 @@ class Crawler:
         for new in outcome.requests:
             new.referrer = request.url
             self.scheduler.schedule(new, parent=request)
+        for url in outcome.urls:
+            self.scheduler.schedule_url(url, request)
         await self._store.maybe_flush()
         return True
 
@@ -239,7 +242,9 @@ class Crawler:
         return outcome
 
     def _collect(self, value: Any, outcome: _Outcome) -> None:
-        if isinstance(value, Request):
+        if isinstance(value, str):
+            outcome.urls.append(value)
+        elif isinstance(value, Request):
             outcome.requests.append(value)
         elif isinstance(value, Item):
             outcome.items.append(value)
@@ -247,12 +252,12 @@ class Crawler:
             outcome.items.append(Item(self.spider.item_type, value))
         elif value is not None:
             raise TypeError(f"a callback yielded {type(value).__name__}; "
-                            "expected a dict, an Item or a Request")
+                            "expected a dict, an Item, a Request or a URL string")
 
     def _record(self, response: Response, fetched_at: float, text: str | None,
                 markdown: str | None) -> PageRecord:
         store, page, request = self.config.store, response.parsed_page, response.request
-        links = [(k.url, k.href, k.text) for k in page.links] if page and store.links else ()
+        links = page.links if page and store.links else ()
         return PageRecord(
             url=request.url, final_url=response.url, status=response.status,
             depth=request.depth, headers=headers_json(response.headers.items()),

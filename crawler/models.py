@@ -7,16 +7,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
 from crawler import urls
-
-if TYPE_CHECKING:
-    from crawler.parser import ParsedPage
+from crawler.parser import ParsedPage, css, css_first, parse_page
 
 Callback = Callable[["Response"], Any]
 
@@ -98,7 +96,6 @@ class Response:
     @property
     def parsed(self) -> ParsedPage:
         if self._parsed is None:
-            from crawler.parser import parse_page
             self._parsed = parse_page(self.body, self.url, self.encoding)
         return self._parsed
 
@@ -120,10 +117,12 @@ class Response:
         return self.parsed.title
 
     def css(self, selector: str) -> list[LexborNode]:
-        return self.tree.css(selector)
+        """Nodes matching a CSS selector (selectolax/Lexbor syntax)."""
+        return css(self.tree, selector)
 
     def css_first(self, selector: str) -> LexborNode | None:
-        return self.tree.css_first(selector)
+        """The first node matching a CSS selector, or None."""
+        return css_first(self.tree, selector)
 
     def links(self) -> list[str]:
         """Canonical absolute URLs of the page's http(s) links, in page order, unique."""

@@ -11,11 +11,12 @@ callback may want them (JSON-LD in a script, links in a nav).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser, LexborNode
 from yarl import URL
 
 from crawler import urls
@@ -41,6 +42,35 @@ class Link(NamedTuple):
     nofollow: bool = False
 
 
+_engines = threading.local()
+
+
+def css(node: LexborHTMLParser | LexborNode, query: str) -> list[LexborNode]:
+    """`node.css(query)` through this thread's shared CSS engine.
+
+    selectolax builds a CSS parser and selector engine per document on its
+    first query: ~45 us per page, a tenth of the crawler's per-page budget.
+    The engine works on any document's nodes, so one per thread serves them all
+    (not one per process: it keeps per-query state).
+    """
+    root = node.root if isinstance(node, LexborHTMLParser) else node
+    return [] if root is None else _engine().find(query, root)
+
+
+def css_first(node: LexborHTMLParser | LexborNode, query: str) -> LexborNode | None:
+    """`node.css_first(query)` through this thread's shared CSS engine."""
+    root = node.root if isinstance(node, LexborHTMLParser) else node
+    found = [] if root is None else _engine().find_first(query, root)
+    return found[0] if found else None
+
+
+def _engine() -> LexborCSSSelector:
+    engine = getattr(_engines, "engine", None)
+    if engine is None:
+        engine = _engines.engine = LexborCSSSelector()
+    return engine
+
+
 @dataclass(slots=True)
 class ParsedPage:
     tree: LexborHTMLParser
@@ -59,7 +89,7 @@ def extract_links(tree: LexborHTMLParser, base: str) -> list[Link]:
     """Every `<a href>` of the page, resolved against `base`, in page order."""
     join = _joiner(base)
     links = []
-    for node in tree.css("a[href]"):
+    for node in css(tree, "a[href]"):
         attrs = node.attributes
         href = attrs.get("href") or ""
         target, reason = join(href)
@@ -75,7 +105,7 @@ def visible_text(tree: LexborHTMLParser) -> str:
     root = tree.body or tree.root
     if root is None:
         return ""
-    content = root.css_first("main, article, [role=main]")
+    content = css_first(root, "main, article, [role=main]")
     if content is None:
         tree.strip_tags(_BOILERPLATE)
         content = root
@@ -95,9 +125,9 @@ def rules_for(url: str, rules: Iterable[ExtractRule]) -> list[ExtractRule]:
 
 def _field_value(tree: LexborHTMLParser, field: FieldRule) -> Any:
     if field.many:
-        return [v for v in (_node_value(n, field) for n in tree.css(field.selector))
+        return [v for v in (_node_value(n, field) for n in css(tree, field.selector))
                 if v is not None]
-    node = tree.css_first(field.selector)
+    node = css_first(tree, field.selector)
     return None if node is None else _node_value(node, field)
 
 
@@ -110,7 +140,7 @@ def _node_value(node: LexborNode, field: FieldRule) -> str | None:
 
 
 def _title(tree: LexborHTMLParser) -> str | None:
-    node = tree.css_first("title")
+    node = css_first(tree, "title")
     if node is None:
         return None
     return " ".join(node.text().split()) or None
@@ -119,7 +149,7 @@ def _title(tree: LexborHTMLParser) -> str | None:
 def _base_url(tree: LexborHTMLParser, url: str, body: bytes) -> str:
     if not _HAS_BASE.search(body):  # a byte scan is far cheaper than a tree query
         return url
-    node = tree.css_first("base[href]")
+    node = css_first(tree, "base[href]")
     if node is None:
         return url
     href = node.attributes.get("href") or ""

@@ -69,30 +69,52 @@ class Scheduler:
         """Accept `request` into the frontier, or count why it was dropped."""
         if parent is not None:
             request.depth = parent.depth + 1
-        reason = self._admit(request)
+        try:
+            canonical, host = _canonical(request.url)
+        except urls.Rejected as exc:
+            return self._drop(exc.reason)
+        if request.href is None:
+            request.href = request.url
+        request.url = canonical
+        if self._too_deep(request.depth):
+            return self._drop("max_depth")
+        if not request.dont_filter and self.frontier.seen(canonical):
+            return self._drop("duplicate")
+        return self._enqueue(request, host)
+
+    def schedule_url(self, url: str, parent: Request) -> bool:
+        """`schedule(Request(url), parent)`, without building a Request for a URL already seen.
+
+        Most links of a page lead to pages already seen; this path costs them
+        one cached canonicalization and one set lookup.
+        """
+        try:
+            canonical, host = _canonical(url)
+        except urls.Rejected as exc:
+            return self._drop(exc.reason)
+        depth = parent.depth + 1
+        if self._too_deep(depth):
+            return self._drop("max_depth")
+        if self.frontier.seen(canonical):
+            return self._drop("duplicate")
+        request = Request(canonical, href=url, depth=depth, referrer=parent.url)
+        return self._enqueue(request, host)
+
+    def _enqueue(self, request: Request, host: str) -> bool:
+        reason = self._out_of_scope(request.url)
         if reason is not None:
-            self.dropped[reason] += 1
-            return False
-        host = urls.host_key(request.url)
+            return self._drop(reason)
         self.frontier.add(host, request)
         self._offer(host, self.politeness.slot(host))
         return True
 
-    def _admit(self, request: Request) -> str | None:
-        """Canonicalize `request.url` in place; the reason to drop it, or None."""
-        try:
-            canonical, _ = _canonical(request.url)
-        except urls.Rejected as exc:
-            return exc.reason
-        if request.href is None:
-            request.href = request.url
-        request.url = canonical
+    def _drop(self, reason: str) -> bool:
+        self.dropped[reason] += 1
+        return False
+
+    def _too_deep(self, depth: int) -> bool:
         max_depth = self.config.scope.max_depth
-        if max_depth is not None and request.depth > max_depth:
-            return "max_depth"
-        if not request.dont_filter and self.frontier.seen(canonical):
-            return "duplicate"
-        return self._out_of_scope(canonical)
+        return max_depth is not None and depth > max_depth
 
     def _out_of_scope(self, url: str) -> str | None:
         scope = self.config.scope

@@ -20,9 +20,10 @@ class Spider:
 
     Override `start_requests()` and/or `parse(response)`; `parse` (and any
     per-request callback) may be a plain or async generator, or return a list
-    or None. It yields dicts or `Item`s (stored in `items`) and `Request`s
-    (usually `response.follow(href, callback=...)`). The default `parse`
-    follows every link; the engine drops those out of scope.
+    or None. It yields dicts or `Item`s (stored in `items`), `Request`s
+    (usually `response.follow(href, callback=...)`) and plain URL strings
+    (followed with the default callback). The default `parse` follows every
+    link; the engine drops those out of scope.
     """
 
     name: ClassVar[str] = "spider"
@@ -61,19 +62,16 @@ class ConfigSpider(Spider):
         yield from super().parse(response)
 
 
-def follow_all(response: Response) -> Iterable[Request]:
-    """A request for every `<a href>` of the page.
+def follow_all(response: Response) -> Iterable[str]:
+    """Every distinct `<a href>` target of the page, as URL strings to follow.
 
     Hrefs that are not crawlable (mailto:, javascript:, malformed) are yielded
     too, as written, so the scheduler counts each under its drop reason.
     """
     page = response.parsed_page
     if page is None:
-        return
-    # One request per distinct target: a page often links one URL several times.
-    targets = dict.fromkeys(link.url or link.href for link in page.links)
-    for url in targets:
-        yield Request(url)
+        return ()
+    return dict.fromkeys(link.url or link.href for link in page.links)
 
 
 async def iterate(result: Any) -> AsyncIterator[Any]:
@@ -85,7 +83,7 @@ async def iterate(result: Any) -> AsyncIterator[Any]:
     if inspect.isasyncgen(result):
         async for value in result:
             yield value
-    elif isinstance(result, (Request, Item, Mapping)):
+    elif isinstance(result, (Request, Item, Mapping, str)):
         yield result
     else:
         for value in result:

@@ -130,6 +130,8 @@ def _parse(url: str) -> URL:
 
 
 def _check_http(url: URL) -> None:
+    if not url.scheme:
+        raise Rejected("invalid_url", f"not an absolute URL: {str(url)[:200]}")
     if url.scheme not in HTTP_SCHEMES:
         raise Rejected("scheme", f"not an http(s) URL: {str(url)[:80]}")
     if not url.host:

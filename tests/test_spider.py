@@ -182,6 +182,33 @@ async def test_callbacks_may_return_a_list_or_none(site_server, out_db) -> None:
     assert stats.errors == 0
 
 
+async def test_a_yielded_url_string_is_followed_with_the_default_callback(site_server,
+                                                                         out_db) -> None:
+    server = site_server(flat_site(["a", "b"]))
+    seen: list[str] = []
+
+    class Strings(FastSpider):
+        name = "strings"
+        start_urls = [server.url("/")]
+
+        def parse(self, response: Response) -> Any:
+            seen.append(response.url)
+            if response.url == server.url("/"):
+                yield "/a"                      # relative to nothing: dropped as invalid_url
+                yield server.url("/a#frag")     # absolute: followed (fragment dropped)
+                yield response.urljoin("b")
+                yield "mailto:x@example.com"    # not http(s): dropped as scheme
+
+    stats = await crawl(Strings, output=out_db)
+
+    assert sorted(server.paths) == ["/", "/a", "/b"]
+    assert sorted(seen) == sorted([server.url("/"), server.url("/a"), server.url("/b")])
+    assert stats.dropped["scheme"] == 1
+    assert stats.dropped["invalid_url"] == 1
+    assert scalar(out_db, "SELECT referrer FROM pages WHERE url = ?", server.url("/b")) == (
+        server.url("/"))
+
+
 async def test_default_parse_follows_every_link(site_server, out_db) -> None:
     site = tree_site(10)
     server = site_server(site)
