@@ -175,7 +175,10 @@ def _joiner(base: str) -> Callable[[str], tuple[str | None, str | None]]:
         key = (_depends_on(href, base, origin, directory, base_url.scheme), href)
         hit = _JOINED.get(key)
         if hit is None:
-            plain = urls.join_plain(origin, dir_path, href) if key[0] != "" else None
+            if key[0]:
+                plain = urls.join_plain(origin, dir_path, href)
+            else:
+                plain = urls.canonicalize_plain(href)
             hit = (plain, None) if plain is not None else _join_one(base_url, href)
             if len(_JOINED) >= _JOINED_MAX:
                 _JOINED.clear()  # crude but bounded; the hot set refills at once
@@ -210,5 +213,9 @@ def _join_one(base: URL, href: str) -> tuple[str | None, str | None]:
         return None, exc.reason
 
 
-def _decode(body: bytes, encoding: str) -> str:
+def _decode(body: bytes, encoding: str) -> str | bytes:
+    """What Lexbor should parse: it reads UTF-8 bytes itself (bad bytes become
+    U+FFFD), so only other encodings are decoded here."""
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        return body
     return body.decode(encoding, errors="replace")

@@ -88,6 +88,31 @@ def join_plain(origin: str, directory: str, href: str) -> str | None:
     return f"{origin}{path}?{query}" if has_query else f"{origin}{path}"
 
 
+_PLAIN_ABSOLUTE = re.compile(r"(https?)://([a-z0-9](?:[a-z0-9\-.]*[a-z0-9])?)(?::([1-9][0-9]{0,3}))?"
+                             r"(?=[/?#]|$)", re.I)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonicalize_plain(href: str) -> str | None:
+    """The fast path of `canonicalize` for plain absolute http(s) URLs.
+
+    "HTTP://Example.com:80/a/./b#x" → "http://example.com/a/b". Returns None
+    for anything unusual (user info, IPv6, IDN, odd ports, characters that
+    need quoting); the property test checks it agrees with `canonicalize`.
+    """
+    match = _PLAIN_ABSOLUTE.match(href)
+    if match is None or ".." in match.group(2):
+        return None
+    scheme, host, port = match.group(1).lower(), match.group(2).lower(), match.group(3)
+    origin = f"{scheme}://{host}"
+    if port is not None and int(port) != _DEFAULT_PORTS[scheme]:
+        origin = f"{origin}:{port}"
+    rest = href[match.end():]
+    if not rest or rest[0] in "?#":
+        rest = "/" + rest
+    return join_plain(origin, "", rest)
+
+
 def remove_dot_segments(path: str) -> str:
     """RFC 3986 §5.2.4 for an absolute path."""
     out: list[str] = []

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.urls import Rejected, canonicalize, host_key, join, join_plain
+from crawler.urls import (
+    Rejected,
+    canonicalize,
+    canonicalize_plain,
+    host_key,
+    join,
+    join_plain,
+)
 
 
 def test_canonicalize_lowercases_scheme_and_host() -> None:
@@ -104,3 +111,27 @@ def test_plain_join_resolves_dot_segments_like_rfc_3986() -> None:
     assert join_plain(origin, "", "../../x") == "http://h/x"
     assert join_plain(origin, "/a", "/p/./q?z=1") == "http://h/p/q?z=1"
     assert join_plain(origin, "/a", "mailto:x") is None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(scheme=st.sampled_from(["http", "HTTP", "https", "hTtPs", "ftp"]),
+       host=st.sampled_from(["127.0.0.1", "Example.COM", "a-b.c", "x", "a..b", "-a.b", "a.b."]),
+       port=st.sampled_from(["", ":80", ":443", ":8080", ":0080", ":", ":65536", ":99999", ":9"]),
+       rest=st.text(alphabet=_HREF_CHARS, max_size=25))
+def test_plain_canonicalize_agrees_with_the_full_parser(scheme: str, host: str, port: str,
+                                                        rest: str) -> None:
+    href = f"{scheme}://{host}{port}{rest}"
+    fast = canonicalize_plain(href)
+    if fast is None:
+        return
+    try:
+        slow = join("http://127.0.0.1:8080/base/page.html", href)
+    except Rejected:
+        slow = None
+    assert fast == slow, href
+
+
+def test_plain_canonicalize_lowercases_and_drops_the_default_port() -> None:
+    assert canonicalize_plain("HTTP://Example.COM:80/a/./b#x") == "http://example.com/a/b"
+    assert canonicalize_plain("https://h:8443?q=1") == "https://h:8443/?q=1"
+    assert canonicalize_plain("http://user@h/") is None
