@@ -106,6 +106,7 @@ class PolitenessConfig:
     per_host_concurrency: int = 2
     per_host_delay: float = 0.25  # seconds between the starts of two requests to one host
     hosts: tuple[HostRule, ...] = ()  # first match wins
+    max_retry_after: float = 300.0  # cap on how long a 429/503 Retry-After cools a host
 
     def rule_for(self, host: str) -> tuple[int, float]:
         """(concurrency, delay) for `host`: the first matching rule, else the defaults."""
@@ -129,6 +130,11 @@ class FetchConfig:
     user_agent: str = DEFAULT_USER_AGENT
     headers: tuple[tuple[str, str], ...] = ()
     parse_in_thread_above: int = 256 * 1024  # bytes
+    retries: int = 2  # retries after the first attempt, for connection errors,
+    #                   timeouts and retry_statuses
+    retry_statuses: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
+    backoff: float = 0.5  # seconds before the first retry; doubles each time, with jitter
+    max_backoff: float = 60.0
 
 
 @_frozen
@@ -558,6 +564,13 @@ def _list_of(item: Validator) -> Validator:
     return check
 
 
+def _status(doc: _Doc, path: KeyPath, value: Any) -> int:
+    """An HTTP status code, 100-599."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise doc.error(path, f"expected an HTTP status code (100-599), got {_show(value)}")
+    return value
+
+
 def _url(doc: _Doc, path: KeyPath, value: Any) -> str:
     text = _string(doc, path, value).strip()
     try:
@@ -741,6 +754,7 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "per_host_concurrency": _integer(1),
         "per_host_delay": _duration(positive=False),
         "hosts": _host_rules,
+        "max_retry_after": _duration(positive=True),
     }),
     "fetch": (FetchConfig, {
         "concurrency": _integer(1),
@@ -750,6 +764,10 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "user_agent": _string,
         "headers": _headers,
         "parse_in_thread_above": _size(0),
+        "retries": _integer(0),
+        "retry_statuses": _list_of(_status),
+        "backoff": _duration(positive=False),
+        "max_backoff": _duration(positive=True),
     }),
     "store": (StoreConfig, {"body": _boolean, "text": _boolean, "links": _boolean,
                              "markdown": _boolean}),

@@ -26,6 +26,12 @@ from crawler.frontier import Frontier, MemoryFrontier
 from crawler.markdown import html_to_markdown
 from crawler.models import Item, Request, Response
 from crawler.parser import parse_page, visible_text
+from crawler.retries import (
+    RETRY_AFTER_STATUSES,
+    RETRYABLE_KINDS,
+    backoff_delay,
+    parse_retry_after,
+)
 from crawler.robots import RobotsRules, fetch_robots
 from crawler.scheduler import Scheduler
 from crawler.spider import ConfigSpider, Spider, iterate
@@ -176,7 +182,12 @@ class Crawler:
         try:
             response = await self._fetcher.fetch(request)
         except FetchError as exc:
-            self._error(request, exc.kind, str(exc))
+            if exc.kind in RETRYABLE_KINDS and self._retry(request, str(exc)):
+                return False
+            self._error(request, exc.kind, _attempts(request, str(exc)), tries=request.tries + 1)
+            return False
+        if response.status in self.config.fetch.retry_statuses and self._retry(
+                request, f"HTTP {response.status}", _retry_after(response)):
             return False
         parsed = await self._parse(response)
         outcome = await self._callback(response) if response.status < 400 else _Outcome()
@@ -184,7 +195,8 @@ class Crawler:
         page_id = self._store.add_page(self._record(response, fetched_at, text, markdown))
         self._count_page(response)
         if response.status >= 400:
-            self._error(request, "http", f"HTTP {response.status}", status=response.status)
+            self._error(request, "http", _attempts(request, f"HTTP {response.status}"),
+                        status=response.status, tries=request.tries + 1)
         for item in outcome.items:
             self._store.add_item(item.type, item.data, page_id=page_id, url=response.url)
         self.stats.items += len(outcome.items)
@@ -194,6 +206,22 @@ class Crawler:
         for url in outcome.urls:
             self.scheduler.schedule_url(url, request)
         await self._store.maybe_flush()
+        return True
+
+    def _retry(self, request: Request, reason: str, retry_after: float | None = None) -> bool:
+        """Schedule another attempt if tries remain; False when they are used up."""
+        fetch = self.config.fetch
+        if request.tries >= fetch.retries:
+            return False
+        request.tries += 1
+        request.failures = (*request.failures, reason)
+        delay = backoff_delay(request.tries, base=fetch.backoff, cap=fetch.max_backoff)
+        cool = None
+        if retry_after is not None:
+            cool = min(retry_after, self.config.politeness.max_retry_after)
+            delay = max(delay, cool)
+        self.scheduler.retry(request, delay, cool_host=cool)
+        self.stats.retries += 1
         return True
 
     def _big(self, response: Response) -> bool:
@@ -277,12 +305,26 @@ class Crawler:
         self.stats.by_status[response.status] += 1
 
     def _error(self, request: Request, kind: str, message: str, *, status: int | None = None,
-               tb: str | None = None) -> None:
+               tb: str | None = None, tries: int = 1) -> None:
         assert self._store is not None
         self._store.add_error(request.url, kind, message, status=status, traceback=tb,
-                              depth=request.depth, referrer=request.referrer)
+                              tries=tries, depth=request.depth, referrer=request.referrer)
         self.stats.errors += 1
         self.stats.errors_by_kind[kind] += 1
+
+
+def _attempts(request: Request, last: str) -> str:
+    """The error message: the last failure, or every attempt's when it was retried."""
+    if not request.failures:
+        return last
+    every = (*request.failures, last)
+    return "; ".join(f"attempt {i}: {why}" for i, why in enumerate(every, 1))
+
+
+def _retry_after(response: Response) -> float | None:
+    if response.status not in RETRY_AFTER_STATUSES:
+        return None
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 def _resolve_config(spider: Spider | type[Spider] | None, config: CrawlConfig | None,

@@ -36,6 +36,8 @@ class Request:
     referrer: str | None = None
     href: str | None = None
     dont_filter: bool = False  # bypass deduplication (still scoped)
+    tries: int = 0  # failed attempts so far (retries are scheduled by the engine)
+    failures: tuple[str, ...] = ()  # why each failed attempt failed
 
 
 @dataclass(slots=True, frozen=True)

@@ -22,6 +22,7 @@ class HostSlot:
     active: int = 0
     next_at: float = 0.0      # earliest start of the next request (monotonic seconds)
     in_heap: bool = False     # the scheduler's ready-heap holds an entry for this host
+    cool_until: float = 0.0  # a Retry-After: no request starts before this
     robots: RobotsRules | None = None  # None: not known yet
     robots_pending: bool = False       # robots.txt is being fetched
 
@@ -29,7 +30,11 @@ class HostSlot:
         return self.active < self.concurrency
 
     def ready(self, now: float) -> bool:
-        return self.has_room() and now >= self.next_at
+        return self.has_room() and now >= self.ready_at()
+
+    def ready_at(self) -> float:
+        """The earliest time the next request may start."""
+        return max(self.next_at, self.cool_until)
 
     def dispatch(self, now: float) -> None:
         """A request was handed to a worker. Until it starts, the next start time is unknown."""

@@ -56,6 +56,8 @@ class Scheduler:
         self.completed = 0          # requests that produced a stored page
         self.stop_reason: str | None = None
         self._ready: list[tuple[float, int, str]] = []
+        # Requests waiting to be retried: (not before, order, request, host key).
+        self._delayed: list[tuple[float, int, Request, str]] = []
         self._order = itertools.count()
         self._wake = asyncio.Event()
         self._deadline = _deadline(config)
@@ -146,6 +148,27 @@ class Scheduler:
         self._offer(host, slot)
         self._wake.set()
 
+    def retry(self, request: Request, delay: float, *, cool_host: float | None = None) -> None:
+        """Put `request` back into the frontier after `delay` seconds; no worker waits for it.
+
+        `cool_host` (a Retry-After) also keeps every request to that host
+        from starting for that long.
+        """
+        host = urls.host_key(request.url)
+        now = time.monotonic()
+        if cool_host is not None:
+            slot = self.politeness.slot(host)
+            slot.cool_until = max(slot.cool_until, now + cool_host)
+        heapq.heappush(self._delayed, (now + delay, next(self._order), request, host))
+        self._wake.set()
+
+    def _release_due(self, now: float) -> None:
+        """Move retries whose time has come back into the frontier."""
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, request, host = heapq.heappop(self._delayed)
+            self.frontier.add(host, request)
+            self._offer(host, self.politeness.slot(host))
+
     # ---- the dispatch loop ----
 
     def stop(self, reason: str) -> None:
@@ -163,7 +186,7 @@ class Scheduler:
     @property
     def finished_all(self) -> bool:
         return self.in_flight == 0 and (self.stop_reason is not None
-                                        or self.frontier.pending() == 0)
+                                        or (self.frontier.pending() == 0 and not self._delayed))
 
     async def run(self) -> None:
         """Dispatch until nothing is pending or a stop was asked, then until in-flight is 0."""
@@ -192,6 +215,7 @@ class Scheduler:
 
     def _next_ready(self, now: float) -> Request | None:
         """Pop the request of the earliest ready host, or None if no host is ready now."""
+        self._release_due(now)
         while self._ready and self._ready[0][0] <= now and self._under_page_limit():
             _, _, host = heapq.heappop(self._ready)
             slot = self.politeness.slot(host)
@@ -222,7 +246,7 @@ class Scheduler:
         if not self.frontier.pending(host):
             return
         slot.in_heap = True
-        heapq.heappush(self._ready, (slot.next_at, next(self._order), host))
+        heapq.heappush(self._ready, (slot.ready_at(), next(self._order), host))
         self._wake.set()
 
     # ---- robots.txt ----
@@ -279,6 +303,9 @@ class Scheduler:
         timeout = None
         if self._ready and self._under_page_limit():
             timeout = max(0.0, self._ready[0][0] - now)
+        if self._delayed:
+            until_retry = max(0.0, self._delayed[0][0] - now)
+            timeout = until_retry if timeout is None else min(timeout, until_retry)
         if self._deadline is not None:
             until_deadline = max(0.0, self._deadline - now)
             timeout = until_deadline if timeout is None else min(timeout, until_deadline)

@@ -28,6 +28,7 @@ class CrawlStats:
     pages: int = 0
     errors: int = 0
     items: int = 0
+    retries: int = 0
     bytes: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
     errors_by_kind: Counter[str] = field(default_factory=Counter)
@@ -43,7 +44,8 @@ class CrawlStats:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status, "stop_reason": self.stop_reason, "pages": self.pages,
-            "errors": self.errors, "items": self.items, "bytes": self.bytes,
+            "errors": self.errors, "items": self.items, "retries": self.retries,
+            "bytes": self.bytes,
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "errors_by_kind": dict(self.errors_by_kind), "dropped": dict(self.dropped),
             "duration": round(self.duration, 3),
@@ -109,6 +111,7 @@ def report(stats: CrawlStats, stream: TextIO | None = None) -> None:
     table.add_row("bytes", _size(stats.bytes))
     table.add_row("items", f"{stats.items:,}")
     table.add_row("errors", f"{stats.errors:,}  {_counts(stats.errors_by_kind)}".rstrip())
+    table.add_row("retries", f"{stats.retries:,}")
     table.add_row("dropped", _counts(stats.dropped) or "0")
     table.add_row("duration", _clock(stats.duration))
     table.add_row("pages/s", f"{stats.pages_per_second:,.1f}")

@@ -39,7 +39,9 @@ class Page:
     delay: float = 0.0  # extra latency for this path only, in seconds
 
 
-PageSpec = Union[str, tuple[int, str], Page]  # noqa: UP007 (a runtime alias)
+PageSpec = Union[str, tuple[int, str], Page, list]  # noqa: UP007 (a runtime alias)
+# A list of specs answers the n-th request to its path with the n-th spec; the
+# last one repeats (e.g. [503, 503, 200] behaviour for retry tests).
 Site = dict[str, PageSpec]
 
 
@@ -92,6 +94,7 @@ class SiteServer:
         self.latency = latency  # seconds every request waits before it is answered
         self._lock = threading.Lock()
         self._requests: list[RequestRecord] = []
+        self._served: dict[str, int] = {}  # requests answered per path, for list specs
         self._answers: list[Answer] = []
         self._in_flight = 0
         self._max_in_flight = 0
@@ -210,6 +213,10 @@ class SiteServer:
             spec = self.site.get(path)
             if spec is None and request.query_string:
                 spec = self.site.get(request.path)
+            if isinstance(spec, list):
+                with self._lock:
+                    served = self._served[path] = self._served.get(path, 0) + 1
+                spec = spec[min(served, len(spec)) - 1]
             page = as_page(spec) if spec is not None else Page(
                 body="<html><head><title>Not found</title></head><body>nope</body></html>",
                 status=404)
