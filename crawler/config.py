@@ -72,6 +72,9 @@ class ScopeConfig:
     include: tuple[re.Pattern[str], ...] = ()  # searched in the canonical URL; any must match
     exclude: tuple[re.Pattern[str], ...] = ()  # none may match
     max_depth: int | None = None  # start URLs are depth 0; None: unlimited
+    max_url_length: int = 2048  # longer URLs are traps or junk
+    max_path_segments: int = 32
+    max_repeated_segments: int = 2  # a path segment more often than this: /a/b/a/b/a/b
 
 
 @_frozen
@@ -80,6 +83,9 @@ class LimitsConfig:
 
     max_pages: int | None = None
     max_duration: float | None = None  # seconds
+    max_urls_per_host: int | None = None  # URLs accepted into the frontier, per host
+    # URLs per host, path and set of query keys: /calendar?month=1, ?month=2, ...
+    max_urls_per_pattern: int | None = 1000
 
 
 @_frozen
@@ -744,10 +750,15 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "include": _list_of(_regex),
         "exclude": _list_of(_regex),
         "max_depth": _optional(_integer(0)),
+        "max_url_length": _integer(16),
+        "max_path_segments": _integer(1),
+        "max_repeated_segments": _integer(1),
     }),
     "limits": (LimitsConfig, {
         "max_pages": _optional(_integer(1)),
         "max_duration": _optional(_duration(positive=True)),
+        "max_urls_per_host": _optional(_integer(1)),
+        "max_urls_per_pattern": _optional(_integer(1)),
     }),
     "politeness": (PolitenessConfig, {
         "robots_txt": _choice("obey", "ignore"),

@@ -64,6 +64,8 @@ class Scheduler:
         self._robots = robots
         self._on_refused = on_refused
         self._tasks: set[asyncio.Task[None]] = set()
+        self._per_host: Counter[str] = Counter()  # URLs accepted per host (trap budget)
+        self._per_pattern: Counter[tuple[str, str, str]] = Counter()
 
     # ---- accepting requests (synchronous, called by workers and the engine) ----
 
@@ -103,12 +105,38 @@ class Scheduler:
         return self._enqueue(request, host)
 
     def _enqueue(self, request: Request, host: str) -> bool:
-        reason = self._out_of_scope(request.url)
+        reason = self._out_of_scope(request.url) or self._trap(request.url, host)
         if reason is not None:
             return self._drop(reason)
         self.frontier.add(host, request)
         self._offer(host, self.politeness.slot(host))
         return True
+
+    def _trap(self, url: str, host: str) -> str | None:
+        """Why `url` looks like a crawler trap (an endless URL space), or None.
+
+        Counts only URLs that pass: a budget spent is spent on accepted URLs.
+        """
+        scope, limits = self.config.scope, self.config.limits
+        if len(url) > scope.max_url_length:
+            return "url_too_long"
+        path, query = urls.path_and_query(url)
+        segments = [s for s in path.split("/") if s]
+        if len(segments) > scope.max_path_segments:
+            return "too_many_segments"
+        if segments and max(Counter(segments).values()) > scope.max_repeated_segments:
+            return "repeated_segments"
+        budget = limits.max_urls_per_host
+        if budget is not None and self._per_host[host] >= budget:
+            return "host_budget"
+        if query and limits.max_urls_per_pattern is not None:
+            keys = "&".join(sorted({pair.partition("=")[0] for pair in query.split("&")}))
+            pattern = (host, path, keys)
+            if self._per_pattern[pattern] >= limits.max_urls_per_pattern:
+                return "pattern_budget"
+            self._per_pattern[pattern] += 1
+        self._per_host[host] += 1
+        return None
 
     def _drop(self, reason: str) -> bool:
         self.dropped[reason] += 1

@@ -128,6 +128,15 @@ def remove_dot_segments(path: str) -> str:
     return "/" + "/".join(out)
 
 
+def path_and_query(url: str) -> tuple[str, str]:
+    """The path and query of a canonical URL, by string operations (no parse)."""
+    rest = url[url.index("://") + 3:] if "://" in url else url
+    slash = rest.find("/")
+    path_query = rest[slash:] if slash >= 0 else "/"
+    path, _, query = path_query.partition("?")
+    return path, query
+
+
 def host_key(url: str | URL) -> str:
     """`scheme://host:port` — the unit of politeness (RFC 9309 uses the same origin)."""
     parsed = url if isinstance(url, URL) else parse_url(url)
