@@ -201,7 +201,6 @@ class Crawler:
             self._store.add_item(item.type, item.data, page_id=page_id, url=response.url)
         self.stats.items += len(outcome.items)
         for new in outcome.requests:
-            new.referrer = request.url
             self.scheduler.schedule(new, parent=request)
         for url in outcome.urls:
             self.scheduler.schedule_url(url, request)

@@ -73,6 +73,7 @@ class Scheduler:
         """Accept `request` into the frontier, or count why it was dropped."""
         if parent is not None:
             request.depth = parent.depth + 1
+            request.referrer = parent.url
         try:
             canonical, host = _canonical(request.url)
         except urls.Rejected as exc:

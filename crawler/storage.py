@@ -345,10 +345,6 @@ class Store:
             utc_now(),
         ))
 
-    def pending(self) -> int:
-        """How many rows wait in the buffer."""
-        return len(self._batch)
-
     async def maybe_flush(self) -> None:
         """Flush when the buffer is big enough.
 
@@ -365,7 +361,7 @@ class Store:
 
     async def flush(self) -> None:
         """Write everything buffered in one transaction."""
-        if not len(self._batch) and not self._batch.links:
+        if not len(self._batch):  # links only ever arrive with their page
             return
         batch, self._batch = self._batch, _Batch()
         # One transaction at a time: two interleaved batches on one connection

@@ -67,14 +67,7 @@ async def test_every_reachable_page_is_fetched_exactly_once(site_server, out_db)
 
 
 async def test_link_variants_of_one_url_are_fetched_once(site_server, out_db) -> None:
-    hrefs: dict[str, list[str]] = {}
-
-    def build(server):
-        site, written = link_forms_site(server.base)
-        hrefs.update(written)
-        return site
-
-    server = site_server(build)
+    server = site_server(lambda started: link_forms_site(started.base)[0])
 
     stats = await crawl(config=make_config([server.url("/")]), output=out_db)
 
