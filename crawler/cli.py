@@ -40,6 +40,13 @@ examples:
   crawler run myspider.py            (the one Spider subclass in the file)
   crawler run myspider.py:BookSpider (a named class)
 
+resuming: URLs to fetch are kept in the output file. Running the same config
+again continues an unfinished crawl of the same name (after Ctrl-C, SIGTERM,
+kill -9 or a crash) without fetching a stored page again; --fresh starts over,
+--resume insists. --recrawl re-fetches the last crawl's pages with
+If-None-Match / If-Modified-Since and records each page as new, changed or
+unchanged (pages.change).
+
 exit status: 0 finished, 130 interrupted (Ctrl-C / SIGTERM), 2 bad config or usage, 1 failed.
 Ctrl-C once stops dispatching, lets in-flight requests finish (at most 10 s), saves
 everything and prints the summary; a second Ctrl-C abandons in-flight requests at once.
@@ -72,6 +79,13 @@ def _add_run(sub: Any) -> None:
     run.add_argument("-s", "--set", action="append", default=[], metavar="KEY=VALUE",
                      dest="settings", help="set any config key, e.g. -s fetch.timeout=10s "
                      "(repeatable; the value is read as YAML)")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--fresh", action="store_const", const="never", dest="resume",
+                       help="start a new crawl even if OUTPUT holds an unfinished one")
+    again.add_argument("--resume", action="store_const", const="always", dest="resume",
+                       help="continue the last crawl of this name; an error if none is left")
+    run.add_argument("--recrawl", action="store_true", default=None,
+                     help="re-fetch the last crawl's pages conditionally and record what changed")
     run.add_argument("-q", "--quiet", action="store_true",
                      help="no live progress and no summary")
     run.set_defaults(func=cmd_run)
@@ -97,13 +111,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     config = _apply_flags(config, args)
-    crawler = Crawler(spider, config, output=args.output, progress=not args.quiet)
+    announce = None if args.quiet else _announce
+    crawler = Crawler(spider, config, output=args.output, progress=not args.quiet,
+                      announce=announce)
     stats = asyncio.run(_run_with_signals(crawler))
     if not args.quiet:
         report(stats)
     if stats.status == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_OK if stats.status == "finished" else EXIT_FAILED
+
+
+def _announce(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _load_target(target: str, settings: Sequence[str]) -> tuple[type[Spider] | None, CrawlConfig]:
@@ -126,6 +146,10 @@ def _apply_flags(config: CrawlConfig, args: argparse.Namespace) -> CrawlConfig:
         flags["fetch.concurrency"] = args.concurrency
     if args.output is not None:
         flags["output"] = args.output
+    if args.resume is not None:
+        flags["resume"] = args.resume
+    if args.recrawl:
+        flags["recrawl"] = True
     return apply_overrides(config, flags, source="command line") if flags else config
 
 

@@ -186,6 +186,13 @@ class CrawlConfig:
     name: str = "crawl"
     start_urls: tuple[str, ...] = ()
     output: str | None = None  # None: "<name>.db"
+    # Where URLs to fetch and the seen-set live: on disk in the output file
+    # (bounded memory, resumable) or in memory (no resume; tests and benchmarks).
+    frontier: Literal["sqlite", "memory"] = "sqlite"
+    # An unfinished crawl of the same name in the output file: continue it
+    # (auto), insist on continuing one (always), or start over (never).
+    resume: Literal["auto", "always", "never"] = "auto"
+    recrawl: bool = False  # re-fetch the last crawl's pages with If-None-Match/If-Modified-Since
     scope: ScopeConfig = field(default_factory=ScopeConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     politeness: PolitenessConfig = field(default_factory=PolitenessConfig)
@@ -788,6 +795,9 @@ _TOP_KEYS: dict[str, Validator] = {
     "name": _string,
     "start_urls": _list_of(_url),
     "output": _optional(_path_string),
+    "frontier": _choice("sqlite", "memory"),
+    "resume": _choice("auto", "always", "never"),
+    "recrawl": _boolean,
     **{name: _section(cls, keys) for name, (cls, keys) in _SECTIONS.items()},
     "extract": _extract,
 }

@@ -14,13 +14,14 @@ import contextlib
 import logging
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crawler import recrawl
 from crawler.config import CrawlConfig, apply_overrides, config_from_dict
-from crawler.errors import FetchError
+from crawler.errors import CrawlerError, FetchError
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier, MemoryFrontier
 from crawler.markdown import html_to_markdown
@@ -35,6 +36,7 @@ from crawler.retries import (
 from crawler.robots import RobotsRules, fetch_robots
 from crawler.scheduler import Scheduler
 from crawler.spider import ConfigSpider, Spider, iterate
+from crawler.sqlite_frontier import SqliteFrontier
 from crawler.stats import CrawlStats, Progress, Snapshot
 from crawler.storage import PageRecord, Store, headers_json, iso_time
 
@@ -58,16 +60,21 @@ class Crawler:
     def __init__(self, spider: Spider | type[Spider] | None = None,
                  config: CrawlConfig | None = None, *, output: str | Path | None = None,
                  settings: Mapping[str, Any] | None = None, progress: bool = False,
-                 frontier: Frontier | None = None) -> None:
+                 frontier: Frontier | None = None,
+                 announce: Callable[[str], None] | None = None) -> None:
         self.config = _resolve_config(spider, config, settings)
         self.spider = _instantiate(spider, self.config)
         self.output = Path(output) if output is not None else Path(self.config.output_path)
         self.stats = CrawlStats(output=self.output)
         self.queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=self.config.fetch.concurrency)
         robots = self._robots if self.config.politeness.robots_txt == "obey" else None
-        self.scheduler = Scheduler(self.config, frontier or MemoryFrontier(), self.queue,
+        # The durable frontier needs the open database: it is attached in run().
+        self._frontier = frontier
+        self.scheduler = Scheduler(self.config, frontier, self.queue,
                                    robots=robots, on_refused=self._refused)
         self.show_progress = progress
+        self._announce = announce or log.info
+        self._recrawl = False
         self._stop_requested = asyncio.Event()
         self._abort = asyncio.Event()
         self._store: Store | None = None
@@ -86,8 +93,7 @@ class Crawler:
     async def run(self) -> CrawlStats:
         async with Store(self.output) as store, Fetcher(self.config.fetch) as fetcher:
             self._store, self._fetcher = store, fetcher
-            self.stats.crawl_id = await store.start_crawl(
-                self.config.name, self.config.to_json_dict())
+            await self._open(store)
             try:
                 await self._crawl()
             except BaseException:
@@ -96,6 +102,55 @@ class Crawler:
             finally:
                 await self._finish(store)
         return self.stats
+
+    async def _open(self, store: Store) -> None:
+        """Start a new crawl, or resume the unfinished one of this name; attach the frontier."""
+        config = self.config
+        durable = self._frontier is None and config.frontier == "sqlite"
+        if config.recrawl and not durable:
+            raise CrawlerError("recrawl needs the SQLite frontier (frontier: sqlite)")
+        previous = await store.latest_crawl(config.name) if durable else None
+        resume = _should_resume(previous, config.resume)
+        if config.resume == "always" and not resume:
+            raise CrawlerError(f"{self.output}: no unfinished crawl named {config.name!r} "
+                               "to resume")
+        if resume:
+            assert previous is not None
+            await store.resume_crawl(previous["id"], config.to_json_dict())
+            crawl_id = previous["id"]
+        else:
+            recrawl_of = previous["id"] if previous is not None and config.recrawl else None
+            crawl_id = await store.start_crawl(config.name, config.to_json_dict(),
+                                               recrawl_of=recrawl_of)
+        self.stats.crawl_id = crawl_id
+        if not durable:
+            self.scheduler.attach(self._frontier or MemoryFrontier())
+            return
+        frontier = SqliteFrontier(store, crawl_id, resolve_callback=self._callback_named,
+                                  name_callback=self._callback_name)
+        self.scheduler.attach(frontier)
+        if resume:
+            assert previous is not None
+            self.scheduler.completed_before = previous["pages"]
+            await frontier.recover()
+            self._announce(f"resuming crawl {config.name!r} (#{crawl_id}) in {self.output}: "
+                           f"{previous['pages']:,} pages stored, "
+                           f"{previous['to_fetch']:,} URLs still to fetch")
+        elif config.recrawl:
+            self._recrawl = True
+            if previous is not None:
+                queued = await recrawl.seed(store, crawl_id, previous["id"])
+                await frontier.recover()
+                self._announce(f"recrawling {queued:,} pages of crawl #{previous['id']}")
+
+    def _callback_name(self, callback: Any) -> str | None:
+        """The name a spider method is stored under; None for any other callable."""
+        if getattr(callback, "__self__", None) is self.spider:
+            return callback.__name__
+        return None
+
+    def _callback_named(self, name: str) -> Any:
+        return getattr(self.spider, name, None)
 
     async def _crawl(self) -> None:
         for request in self.spider.start_requests():
@@ -133,6 +188,11 @@ class Crawler:
             await asyncio.gather(dispatch, stop_wait, return_exceptions=True)
 
     async def _finish(self, store: Store) -> None:
+        frontier = self.scheduler.frontier
+        if isinstance(frontier, SqliteFrontier):
+            with contextlib.suppress(Exception):  # the status row must not hide the real error
+                await frontier.close()
+            self.scheduler.dropped["duplicate"] += frontier.duplicates
         stats = self.stats
         stats.stop_reason = self.scheduler.stop_reason or stats.stop_reason
         if stats.status == "running":
@@ -170,6 +230,8 @@ class Crawler:
                 log.exception("internal error on %s", request.url)
                 self._error(request, "internal", f"{type(exc).__name__}: {exc}",
                             tb=traceback.format_exc())
+                if not stored:
+                    self.scheduler.frontier.failed(request)
             finally:
                 self.scheduler.finished(request, stored=stored)
                 self.queue.task_done()
@@ -185,14 +247,17 @@ class Crawler:
             if exc.kind in RETRYABLE_KINDS and self._retry(request, str(exc)):
                 return False
             self._error(request, exc.kind, _attempts(request, str(exc)), tries=request.tries + 1)
+            self.scheduler.frontier.failed(request)
             return False
         if response.status in self.config.fetch.retry_statuses and self._retry(
                 request, f"HTTP {response.status}", _retry_after(response)):
             return False
         parsed = await self._parse(response)
-        outcome = await self._callback(response) if response.status < 400 else _Outcome()
+        calls_back = response.status < 400 and response.status != 304  # 304: no body to read
+        outcome = await self._callback(response) if calls_back else _Outcome()
         text, markdown = await self._render(response) if parsed else (None, None)
         page_id = self._store.add_page(self._record(response, fetched_at, text, markdown))
+        self.scheduler.frontier.done(request)  # in the same transaction as the page
         self._count_page(response)
         if response.status >= 400:
             self._error(request, "http", _attempts(request, f"HTTP {response.status}"),
@@ -296,7 +361,17 @@ class Crawler:
             elapsed_ms=round(response.elapsed * 1000, 2),
             request_headers=headers_json((response.request_headers or {}).items()),
             body=response.body if store.body else None, links=links,
+            **self._version(response),
         )
+
+    def _version(self, response: Response) -> dict[str, str | None]:
+        """content_hash, and in a recrawl whether the page changed since the last crawl."""
+        last = response.request.last_hash
+        body_hash = last if response.status == 304 else recrawl.content_hash(response.body)
+        change = None
+        if self._recrawl:
+            change = recrawl.change(response.status, body_hash or "", last)
+        return {"content_hash": body_hash, "change": change}
 
     def _count_page(self, response: Response) -> None:
         self.stats.pages += 1
@@ -310,6 +385,13 @@ class Crawler:
                               tries=tries, depth=request.depth, referrer=request.referrer)
         self.stats.errors += 1
         self.stats.errors_by_kind[kind] += 1
+
+
+def _should_resume(previous: Any, mode: str) -> bool:
+    """Resume the latest crawl of this name? Only if it has URLs left to fetch."""
+    if previous is None or mode == "never" or not previous["to_fetch"]:
+        return False
+    return mode == "always" or previous["status"] != "finished"
 
 
 def _attempts(request: Request, last: str) -> str:

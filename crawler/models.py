@@ -38,6 +38,8 @@ class Request:
     dont_filter: bool = False  # bypass deduplication (still scoped)
     tries: int = 0  # failed attempts so far (retries are scheduled by the engine)
     failures: tuple[str, ...] = ()  # why each failed attempt failed
+    last_hash: str | None = None  # a recrawl: the content hash of the body the last crawl got
+    frontier_id: int | None = field(default=None, repr=False)  # its row in a durable frontier
 
 
 @dataclass(slots=True, frozen=True)

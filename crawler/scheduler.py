@@ -23,7 +23,7 @@ from functools import lru_cache
 
 from crawler import urls
 from crawler.config import CrawlConfig
-from crawler.frontier import Frontier
+from crawler.frontier import Frontier, MemoryFrontier
 from crawler.models import Request
 from crawler.politeness import HostSlot, Politeness
 from crawler.robots import RobotsRules
@@ -44,11 +44,13 @@ def _canonical(url: str) -> tuple[str, str]:
 class Scheduler:
     """Owns the frontier, the host slots, the in-flight count and the end of the crawl."""
 
-    def __init__(self, config: CrawlConfig, frontier: Frontier, queue: asyncio.Queue[Request],
+    def __init__(self, config: CrawlConfig, frontier: Frontier | None,
+                 queue: asyncio.Queue[Request],
                  *, robots: RobotsLoader | None = None,
                  on_refused: Callable[[Request, str], None] | None = None) -> None:
         self.config = config
-        self.frontier = frontier
+        self.frontier: Frontier = frontier or MemoryFrontier()
+        self.frontier.on_available = self._available
         self.queue = queue
         self.politeness = Politeness(config.politeness)
         self.dropped: Counter[str] = Counter()
@@ -64,8 +66,14 @@ class Scheduler:
         self._robots = robots
         self._on_refused = on_refused
         self._tasks: set[asyncio.Task[None]] = set()
-        self._per_host: Counter[str] = Counter()  # URLs accepted per host (trap budget)
+        self._per_host: Counter[str] = Counter()  # requests dispatched per host (trap budget)
         self._per_pattern: Counter[tuple[str, str, str]] = Counter()
+        self.completed_before = 0  # pages a resumed crawl had stored already (max_pages)
+
+    def attach(self, frontier: Frontier) -> None:
+        """Use `frontier` (the durable one is ready only once the database is open)."""
+        self.frontier = frontier
+        frontier.on_available = self._available
 
     # ---- accepting requests (synchronous, called by workers and the engine) ----
 
@@ -106,34 +114,44 @@ class Scheduler:
         return self._enqueue(request, host)
 
     def _enqueue(self, request: Request, host: str) -> bool:
-        reason = self._out_of_scope(request.url) or self._trap(request.url, host)
+        reason = self._out_of_scope(request.url) or self._trap(request.url)
         if reason is not None:
             return self._drop(reason)
-        self.frontier.add(host, request)
+        if not self.frontier.add(host, request):
+            return self._drop("duplicate")
         self._offer(host, self.politeness.slot(host))
         return True
 
-    def _trap(self, url: str, host: str) -> str | None:
-        """Why `url` looks like a crawler trap (an endless URL space), or None.
-
-        Counts only URLs that pass: a budget spent is spent on accepted URLs.
-        """
-        scope, limits = self.config.scope, self.config.limits
+    def _trap(self, url: str) -> str | None:
+        """Why `url`, on its own, looks like a crawler trap (an endless URL space), or None."""
+        scope = self.config.scope
         if len(url) > scope.max_url_length:
             return "url_too_long"
-        path, query = urls.path_and_query(url)
+        path = urls.path_and_query(url)[0]
         segments = [s for s in path.split("/") if s]
         if len(segments) > scope.max_path_segments:
             return "too_many_segments"
         if segments and max(Counter(segments).values()) > scope.max_repeated_segments:
             return "repeated_segments"
+        return None
+
+    def _over_budget(self, url: str, host: str) -> str | None:
+        """Whether fetching `url` would exceed its host's or its URL pattern's budget.
+
+        Counted at dispatch, on requests actually sent: the seen-set is on
+        disk, so counting at acceptance would also count duplicates it has
+        not caught yet. Counts each request once, not each retry.
+        """
+        limits = self.config.limits
         budget = limits.max_urls_per_host
         if budget is not None and self._per_host[host] >= budget:
             return "host_budget"
-        if query and limits.max_urls_per_pattern is not None:
+        query_budget = limits.max_urls_per_pattern
+        path, query = urls.path_and_query(url)
+        if query and query_budget is not None:
             keys = "&".join(sorted({pair.partition("=")[0] for pair in query.split("&")}))
             pattern = (host, path, keys)
-            if self._per_pattern[pattern] >= limits.max_urls_per_pattern:
+            if self._per_pattern[pattern] >= query_budget:
                 return "pattern_budget"
             self._per_pattern[pattern] += 1
         self._per_host[host] += 1
@@ -195,7 +213,7 @@ class Scheduler:
         """Move retries whose time has come back into the frontier."""
         while self._delayed and self._delayed[0][0] <= now:
             _, _, request, host = heapq.heappop(self._delayed)
-            self.frontier.add(host, request)
+            self.frontier.requeue(host, request)
             self._offer(host, self.politeness.slot(host))
 
     # ---- the dispatch loop ----
@@ -209,7 +227,7 @@ class Scheduler:
         if self.stop_reason is None:
             self.stop_reason = reason
         for request in self.drain_queue():
-            self.frontier.add(urls.host_key(request.url), request)
+            self.frontier.requeue(urls.host_key(request.url), request)
         self._wake.set()
 
     @property
@@ -235,12 +253,13 @@ class Scheduler:
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self.stop("max_duration")
         max_pages = self.config.limits.max_pages
-        if max_pages is not None and self.completed >= max_pages:
+        if max_pages is not None and self.completed_before + self.completed >= max_pages:
             self.stop("max_pages")
 
     def _under_page_limit(self) -> bool:
         max_pages = self.config.limits.max_pages
-        return max_pages is None or self.completed + self.in_flight < max_pages
+        return max_pages is None or (
+            self.completed_before + self.completed + self.in_flight < max_pages)
 
     def _next_ready(self, now: float) -> Request | None:
         """Pop the request of the earliest ready host, or None if no host is ready now."""
@@ -257,9 +276,15 @@ class Scheduler:
                 continue
             request = self.frontier.pop(host)
             if request is None:
-                continue
+                continue  # none in memory; the frontier calls _available when some arrive
             if slot.robots is not None and not slot.robots.allowed(request.url, self._agent):
                 self._refuse(request, slot.robots.reason or "disallowed by robots.txt")
+                self._offer(host, slot)
+                continue
+            over = None if request.tries else self._over_budget(request.url, host)
+            if over is not None:
+                self.frontier.dropped(request)
+                self._drop(over)
                 self._offer(host, slot)
                 continue
             slot.dispatch(now)
@@ -267,6 +292,11 @@ class Scheduler:
             self._offer(host, slot)
             return request
         return None
+
+    def _available(self, host: str) -> None:
+        """The frontier has (or has found it lacks) more requests for `host`."""
+        self._offer(host, self.politeness.slot(host))
+        self._wake.set()
 
     def _offer(self, host: str, slot: HostSlot) -> None:
         """Put `host` on the ready-heap if it could run a request at some known time."""
@@ -308,6 +338,7 @@ class Scheduler:
 
     def _refuse(self, request: Request, reason: str) -> None:
         self.dropped["robots"] += 1
+        self.frontier.dropped(request)
         if self._on_refused is not None:
             self._on_refused(request, reason)
 
