@@ -44,7 +44,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
 SCRAPY_VENV = Path("/tmp/crawler-bench-scrapy-venv")
 DEFAULT_PORT = 8765
-CRAWLERS = ("ours", "scrapy", "bare")
+CRAWLERS = ("ours", "ours-memory", "scrapy", "bare")
 
 OUR_CONFIG = """\
 name: bench
@@ -67,11 +67,11 @@ class Crawler:
     writes_db: bool
 
 
-def our_command(config: Path) -> Callable[[str, Path], list[str]]:
+def our_command(config: Path, *extra: str) -> Callable[[str, Path], list[str]]:
     """``crawler run CONFIG -o DB`` with the ``crawler`` script beside this Python."""
     script = Path(sys.executable).parent / "crawler"
     prefix = [str(script)] if script.exists() else [sys.executable, "-m", "crawler"]
-    return lambda start_url, db: [*prefix, "run", str(config), "-o", str(db)]
+    return lambda start_url, db: [*prefix, "run", str(config), "-o", str(db), *extra]
 
 
 def scrapy_command(python: Path) -> Callable[[str, Path], list[str]]:
@@ -371,7 +371,7 @@ def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
     """Ours against Scrapy (and the bare loop, when it ran)."""
     out: dict[str, float] = {}
     ours = summary.get("ours")
-    for other in ("scrapy", "bare"):
+    for other in ("ours-memory", "scrapy", "bare"):
         theirs = summary.get(other)
         if ours and theirs:
             out[f"ours/{other} pages_per_s"] = ours["pages_per_s"] / theirs["pages_per_s"]
@@ -394,7 +394,7 @@ def print_summary(summary: dict[str, dict[str, float]], rat: dict[str, float]) -
     """Medians and ratios."""
     print("\nmedians (correct runs only)")
     for name, s in summary.items():
-        print(f"     {name:<7} {s['pages_per_s']:>9.1f} {s['cpu_ms_per_page']:>11.2f} "
+        print(f"     {name:<11} {s['pages_per_s']:>9.1f} {s['cpu_ms_per_page']:>11.2f} "
               f"{s['maxrss_mb']:>11.1f}   ({s['runs']} runs)")
     if rat:
         print("\nratios (higher is better for ours, except RSS)")
@@ -410,8 +410,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pages", type=int, default=10000, help="site size (default 10000)")
     p.add_argument("--runs", type=int, default=3, help="runs per crawler (default 3)")
-    p.add_argument("--only", choices=CRAWLERS, help="run just this crawler")
+    p.add_argument("--only", nargs="+", choices=CRAWLERS, help="run just these crawlers")
     p.add_argument("--bare", action="store_true", help="also run the bare aiohttp loop")
+    p.add_argument("--memory-frontier", action="store_true",
+                   help="also run ours with the in-memory frontier (-s frontier=memory)")
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="preferred nginx port")
     p.add_argument("--seed", type=int, default=1, help="site generator seed")
@@ -426,8 +428,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def selected_names(args: argparse.Namespace) -> list[str]:
     """Which crawlers run, in the order they alternate."""
     if args.only:
-        return [args.only]
-    return ["ours", "scrapy", *(["bare"] if args.bare else [])]
+        return list(args.only)
+    return ["ours", *(["ours-memory"] if args.memory_frontier else []), "scrapy",
+            *(["bare"] if args.bare else [])]
 
 
 def build_crawlers(names: list[str], start_url: str, args: argparse.Namespace,
@@ -437,6 +440,9 @@ def build_crawlers(names: list[str], start_url: str, args: argparse.Namespace,
     for name in names:
         if name == "ours":
             crawlers.append(Crawler("ours", our_command(write_our_config(start_url)), True))
+        elif name == "ours-memory":
+            command = our_command(write_our_config(start_url), "-s", "frontier=memory")
+            crawlers.append(Crawler("ours-memory", command, True))
         elif name == "scrapy":
             python = ensure_scrapy(args.scrapy_venv)
             info["scrapy"] = scrapy_version(python)

@@ -190,8 +190,10 @@ class Crawler:
     async def _finish(self, store: Store) -> None:
         frontier = self.scheduler.frontier
         if isinstance(frontier, SqliteFrontier):
-            with contextlib.suppress(Exception):  # the status row must not hide the real error
+            try:
                 await frontier.close()
+            except Exception:  # logged, not raised: the status row must still be written
+                log.exception("could not close the frontier")
             self.scheduler.dropped["duplicate"] += frontier.duplicates
         stats = self.stats
         stats.stop_reason = self.scheduler.stop_reason or stats.stop_reason

@@ -59,7 +59,6 @@ class Frontier(Protocol):
     def pending(self, host: str | None = None) -> int:
         """How many requests wait (for one host, or in all); > 0 while any may."""
 
-
     @property
     def duplicates(self) -> int:
         """Requests found to be duplicates after `add` accepted them (counted late)."""

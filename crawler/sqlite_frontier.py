@@ -137,6 +137,35 @@ class SqliteFrontier:
         window = self._windows.get(host)
         return len(window or ()) + (host in self._on_disk or host in self._refilling)
 
+    # ---- lifecycle ----
+
+    async def recover(self) -> int:
+        """Put leased rows back in the queue (a resumed crawl); returns how many."""
+        db = self._store.db
+        async with self._store.transaction():
+            cur = await db.execute(
+                "UPDATE frontier SET state = 'queued' WHERE crawl_id = ? AND state = 'leased'",
+                (self._crawl_id,))
+            recovered = cur.rowcount
+        async with db.execute("SELECT host, count(*) FROM frontier WHERE crawl_id = ? "
+                              "AND state = 'queued' GROUP BY host", (self._crawl_id,)) as cur:
+            for host, count in await cur.fetchall():
+                self._on_disk.add(host)
+                self._queued += count
+        return recovered
+
+    async def close(self) -> None:
+        """Stop background loads; what is still leased goes back to `queued` (it was not done)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._store.flush()
+        async with self._store.transaction():
+            await self._store.db.execute(
+                "UPDATE frontier SET state = 'queued' WHERE crawl_id = ? AND state = 'leased'",
+                (self._crawl_id,))
+
+    # ---- the Store's batch (see Store.add_part) ----
 
     def take(self) -> _Buffer | None:
         """Hand the buffered writes to a flush that is starting (synchronously, with its batch)."""

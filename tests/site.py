@@ -210,8 +210,9 @@ class SiteServer:
         self._record_arrival(request, path)
         status = 0
         try:
-            spec = self.site.get(path)
-            if spec is None and request.query_string:
+            respond = getattr(self.site, "respond", None)  # a dynamic site that reads headers
+            spec = respond(path, request.headers) if respond else self.site.get(path)
+            if spec is None and request.query_string and respond is None:
                 spec = self.site.get(request.path)
             if isinstance(spec, list):
                 with self._lock:

@@ -1,0 +1,249 @@
+"""The durable frontier: URL states on disk, windows refilled, resumes that refetch nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crawler import Crawler, Request, Spider, crawl
+from crawler import sqlite_frontier as durable
+from crawler.errors import CrawlerError
+from crawler.storage import Store
+from tests.conftest import FAST_SETTINGS, make_config, rows, scalar
+from tests.site import html_page, path_of, reachable, tree_site
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def frontier_states(db: Path) -> Counter[str]:
+    return Counter({r["state"]: r["n"] for r in rows(
+        db, "SELECT state, count(*) AS n FROM frontier GROUP BY state")})
+
+
+def assert_fetched_once(paths: list[str]) -> None:
+    twice = {path: n for path, n in Counter(paths).items() if n > 1}
+    assert not twice, f"fetched more than once: {twice}"
+
+
+async def test_every_url_has_one_frontier_row_with_its_final_state(site_server, out_db,
+                                                                   refused_url) -> None:
+    site = tree_site(30)
+    site["/"] = html_page("Home", links=["/p/1", "/p/2", "/p/3", "/missing", refused_url])
+    server = site_server(site)
+
+    await crawl(config=make_config([server.url("/")], fetch={"retries": 0},
+                                   scope={"allowed_domains": ["127.0.0.1"]}), output=out_db)
+
+    urls = [r["url"] for r in rows(out_db, "SELECT url FROM frontier")]
+    assert len(urls) == len(set(urls))                  # the seen-set: one row per URL
+    states = frontier_states(out_db)
+    assert states["done"] == scalar(out_db, "SELECT count(*) FROM pages")   # /missing too
+    assert states["failed"] == 1                        # the refused connection
+    assert not states["queued"] and not states["leased"]
+    failed = rows(out_db, "SELECT url FROM frontier WHERE state = 'failed'")
+    assert failed == [{"url": refused_url}]
+
+
+async def test_duplicates_the_memory_cache_missed_are_caught_on_disk(site_server, out_db,
+                                                                    monkeypatch) -> None:
+    # With a 2-URL cache, nearly every duplicate link reaches SQLite's unique index.
+    monkeypatch.setattr(durable, "RECENT_URLS", 2)
+    site = tree_site(60, fanout=3)
+    server = site_server(site)
+
+    stats = await crawl(config=make_config([server.url("/")]), output=out_db)
+
+    assert_fetched_once(server.paths)
+    assert set(server.paths) == reachable(site)
+    assert stats.dropped["duplicate"] >= 59     # every page links back to the root
+
+
+async def test_small_windows_are_refilled_until_every_page_is_fetched(site_server, out_db,
+                                                                     monkeypatch) -> None:
+    monkeypatch.setattr(durable, "WINDOW_TOTAL", 3)
+    monkeypatch.setattr(durable, "WINDOW_MIN", 1)
+    monkeypatch.setattr(durable, "WINDOW_MAX", 2)
+    site = tree_site(120, fanout=4)
+    server = site_server(site)
+
+    await crawl(config=make_config([server.url("/")]), output=out_db)
+
+    assert_fetched_once(server.paths)
+    assert set(server.paths) == reachable(site)
+
+
+async def test_priority_orders_requests_across_window_refills(site_server, out_db,
+                                                            monkeypatch) -> None:
+    monkeypatch.setattr(durable, "WINDOW_MAX", 2)
+    site = {"/": html_page("Home"), **{f"/n/{i}": html_page(str(i)) for i in range(12)}}
+    server = site_server(site)
+
+    class Prioritised(Spider):
+        name = "prio"
+        start_urls = [server.url("/")]
+        custom_settings = {**FAST_SETTINGS, "fetch.concurrency": 1,
+                           "politeness.per_host_concurrency": 1}
+
+        def parse(self, response):
+            if path_of(response.url) == "/":
+                for i in range(12):
+                    yield Request(server.url(f"/n/{i}"), priority=i % 3, callback=self.leaf)
+
+        def leaf(self, response):
+            yield {"n": int(path_of(response.url).rsplit("/", 1)[1])}
+
+    await crawl(Prioritised, output=out_db)
+
+    order = [int(p.rsplit("/", 1)[1]) for p in server.paths if p.startswith("/n/")]
+    assert [n % 3 for n in order] == [2] * 4 + [1] * 4 + [0] * 4
+    assert len(rows(out_db, "SELECT id FROM items")) == 12   # callbacks came back from disk
+
+
+async def test_a_callback_that_is_not_a_spider_method_still_runs(site_server, out_db) -> None:
+    server = site_server({"/": html_page("Home"), "/x": html_page("X")})
+    seen: list[str] = []
+
+    class Closures(Spider):
+        name = "closures"
+        start_urls = [server.url("/")]
+        custom_settings = FAST_SETTINGS
+
+        def parse(self, response):
+            yield Request(server.url("/x"), callback=lambda r: seen.append(r.url),
+                          meta={"not json": object()})
+
+    await crawl(Closures, output=out_db)
+
+    assert seen == [server.url("/x")]
+
+
+async def test_the_memory_frontier_writes_no_frontier_rows(site_server, out_db) -> None:
+    site = tree_site(10)
+    server = site_server(site)
+
+    await crawl(config=make_config([server.url("/")]), settings={"frontier": "memory"},
+                output=out_db)
+
+    assert set(server.paths) == reachable(site)
+    assert scalar(out_db, "SELECT count(*) FROM frontier") == 0
+
+
+# -- resuming ----------------------------------------------------------------------------
+
+
+async def run_until(crawler: Crawler, pages: int, timeout: float = 20) -> None:
+    """Run `crawler`, asking it to stop (like Ctrl-C) once it has stored `pages` pages."""
+    task = asyncio.create_task(crawler.run())
+    deadline = asyncio.get_running_loop().time() + timeout
+    while crawler.stats.pages < pages and not task.done():
+        assert asyncio.get_running_loop().time() < deadline, "the crawl made no progress"
+        await asyncio.sleep(0.01)
+    crawler.stop("interrupted")
+    await task
+
+
+async def test_an_interrupted_crawl_resumes_where_it_stopped(site_server, out_db) -> None:
+    site = tree_site(150, fanout=3)
+    server = site_server(site, latency=0.01)
+    config = make_config([server.url("/")], fetch={"concurrency": 2},
+                         politeness={"per_host_concurrency": 2})
+    first = Crawler(config=config, output=out_db)
+    await run_until(first, 20)
+    assert first.stats.status == "interrupted"
+    assert 20 <= scalar(out_db, "SELECT count(*) FROM pages") < 150
+    messages: list[str] = []
+
+    second = await Crawler(config=config, output=out_db, announce=messages.append).run()
+
+    assert second.status == "finished" and second.crawl_id == first.stats.crawl_id
+    assert "resuming crawl 't'" in messages[0]
+    assert_fetched_once(server.paths)     # a graceful stop leaves nothing half done
+    assert set(server.paths) == reachable(site)
+    assert scalar(out_db, "SELECT count(DISTINCT url) FROM pages") == 150
+    assert scalar(out_db, "SELECT count(*) FROM pages") == 150
+    crawl_row = rows(out_db, "SELECT status, runs FROM crawls")
+    assert crawl_row == [{"status": "finished", "runs": 2}]
+    assert not frontier_states(out_db)["queued"]
+
+
+async def test_max_pages_counts_the_pages_of_earlier_runs(site_server, out_db) -> None:
+    server = site_server(tree_site(80))
+    config = make_config([server.url("/")], limits={"max_pages": 10})
+    await crawl(config=config, output=out_db)     # finished: max_pages reached
+
+    stats = await crawl(config=config, settings={"resume": "always", "limits.max_pages": 25},
+                        output=out_db)
+
+    assert stats.pages == 15
+    assert scalar(out_db, "SELECT count(*) FROM crawls") == 1
+    assert scalar(out_db, "SELECT count(DISTINCT url) FROM pages") == 25
+
+
+async def test_a_finished_crawl_is_not_resumed_but_started_again(site_server, out_db) -> None:
+    server = site_server(tree_site(8))
+    config = make_config([server.url("/")])
+    await crawl(config=config, output=out_db)
+
+    stats = await crawl(config=config, output=out_db)
+
+    assert stats.pages == 8                       # a new crawl fetches everything again
+    assert [r["id"] for r in rows(out_db, "SELECT id FROM crawls")] == [1, 2]
+
+
+async def test_fresh_starts_over_even_when_a_crawl_is_unfinished(site_server, out_db) -> None:
+    server = site_server(tree_site(60), latency=0.01)
+    config = make_config([server.url("/")], fetch={"concurrency": 2})
+    await run_until(Crawler(config=config, output=out_db), 5)
+
+    stats = await crawl(config=config, settings={"resume": "never"}, output=out_db)
+
+    assert stats.crawl_id == 2 and stats.pages == 60
+
+
+async def test_resume_always_without_an_unfinished_crawl_is_an_error(out_db) -> None:
+    config = make_config(["http://127.0.0.1:9/"])
+
+    with pytest.raises(CrawlerError, match="no unfinished crawl named 't' to resume"):
+        await crawl(config=config, settings={"resume": "always"}, output=out_db)
+
+
+async def test_a_version_1_database_gains_the_new_columns(tmp_path, site_server) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as con:       # the tables as schema version 1 made them
+        con.executescript("""
+            CREATE TABLE crawls (id INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL,
+                config TEXT NOT NULL, stats TEXT);
+            CREATE TABLE pages (id INTEGER PRIMARY KEY, crawl_id INTEGER NOT NULL,
+                url TEXT NOT NULL, final_url TEXT NOT NULL, status INTEGER NOT NULL,
+                content_type TEXT, encoding TEXT, size INTEGER NOT NULL, title TEXT,
+                text TEXT, markdown TEXT, depth INTEGER NOT NULL, referrer TEXT,
+                fetched_at TEXT NOT NULL, elapsed_ms REAL, headers TEXT NOT NULL,
+                request_headers TEXT, body BLOB);
+            INSERT INTO crawls VALUES (1, 'old', '2026-01-01', NULL, 'finished', '{}', NULL);
+            PRAGMA user_version = 1;""")
+    server = site_server(tree_site(3))
+
+    await crawl(config=make_config([server.url("/")]), output=db)
+
+    assert scalar(db, "PRAGMA user_version") == 2
+    assert scalar(db, "SELECT count(content_hash) FROM pages") == 3
+    assert rows(db, "SELECT id, runs FROM crawls") == [{"id": 1, "runs": 1},
+                                                       {"id": 2, "runs": 1}]
+
+
+async def test_store_latest_crawl_reports_urls_still_to_fetch(tmp_path) -> None:
+    async with Store(tmp_path / "x.db") as store:
+        crawl_id = await store.start_crawl("x", {})
+        frontier = durable.SqliteFrontier(store, crawl_id)
+        for i in range(3):
+            frontier.add("http://a:80", Request(f"http://a/{i}"))
+        await store.flush()
+        latest: Any = await store.latest_crawl("x")
+
+    assert (latest["id"], latest["status"], latest["to_fetch"]) == (crawl_id, "running", 3)
