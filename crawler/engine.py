@@ -216,7 +216,7 @@ class Crawler:
 
     def _progress(self) -> Progress:
         sched = self.scheduler
-        return Progress(self.stats, lambda: Snapshot(sched.frontier.pending(), sched.in_flight))
+        return Progress(self.stats, lambda: Snapshot(sched.frontier.size(), sched.in_flight))
 
     # ---- the worker ----
 

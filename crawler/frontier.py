@@ -59,6 +59,9 @@ class Frontier(Protocol):
     def pending(self, host: str | None = None) -> int:
         """How many requests wait (for one host, or in all); > 0 while any may."""
 
+    def size(self) -> int:
+        """How many requests wait, for progress reports (an estimate is fine)."""
+
     @property
     def duplicates(self) -> int:
         """Requests found to be duplicates after `add` accepted them (counted late)."""
@@ -121,4 +124,7 @@ class MemoryFrontier:
         if host is None:
             return self._pending
         return len(self._queues.get(host, ()))
+
+    def size(self) -> int:
+        return self._pending
 

@@ -130,12 +130,16 @@ class SqliteFrontier:
         self._settle(self._buffer.dropped, request)
 
     def pending(self, host: str | None = None) -> int:
+        # Not a count of rows: > 0 exactly while a window holds requests or a
+        # host may still have rows on disk (or buffered on their way there).
         if host is None:
-            # Never 0 while a host may still have rows on disk or on their way there.
-            on_disk = max(self._queued + len(self._buffer.new), len(self._on_disk))
-            return self._in_windows + on_disk + len(self._refilling)
+            return self._in_windows + len(self._on_disk) + len(self._refilling)
         window = self._windows.get(host)
         return len(window or ()) + (host in self._on_disk or host in self._refilling)
+
+    def size(self) -> int:
+        """About how many requests wait (for progress reports)."""
+        return self._in_windows + self._queued + len(self._buffer.new)
 
     # ---- lifecycle ----
 
@@ -205,11 +209,10 @@ class SqliteFrontier:
         loaded = 0
         try:
             for _ in range(3):  # new candidates may keep arriving while we flush; bounded
-                if host in self._dirty:
-                    await self._store.flush()  # make buffered candidates visible first
                 loaded = await self._lease(host)
                 if loaded or host not in self._dirty:
                     break
+                await self._store.flush()  # the disk has none: write the buffered ones
             # Empty for now, unless candidates are buffered or being written.
             if not loaded and host not in self._dirty and self._writing[host] <= 0:
                 self._on_disk.discard(host)

@@ -80,7 +80,8 @@ def test_a_crawl_killed_at_random_moments_stores_every_page_exactly_once(
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
         lost = set(server.paths) - set(stored_paths(db))
-        assert len(lost) <= 400 + CONCURRENCY, f"seed {seed}: a kill lost {len(lost)} pages"
+        # At most two batches of 400 pages are uncommitted, plus what is in flight.
+        assert len(lost) <= 2 * 400 + CONCURRENCY, f"seed {seed}: a kill lost {len(lost)}"
         in_flight_at_kills |= lost
 
     finished = subprocess.run(cli_command("run", str(config), "-q"), env=cli_env(),
