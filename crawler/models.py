@@ -18,6 +18,8 @@ from crawler.parser import ParsedPage, css, css_first, parse_page
 
 Callback = Callable[["Response"], Any]
 
+SITEMAP = "sitemap"  # Request.kind of a sitemap fetch (see crawler/sitemaps.py)
+
 
 @dataclass(slots=True, eq=False)
 class Request:
@@ -38,6 +40,9 @@ class Request:
     dont_filter: bool = False  # bypass deduplication (still scoped)
     tries: int = 0  # failed attempts so far (retries are scheduled by the engine)
     failures: tuple[str, ...] = ()  # why each failed attempt failed
+    # What the response is read as: "page" (parsed, stored, called back) or
+    # "sitemap" (streamed to crawler.sitemaps; what it lists is scheduled).
+    kind: str = "page"
 
 
 @dataclass(slots=True, frozen=True)
