@@ -24,7 +24,7 @@ from functools import lru_cache
 from crawler import urls
 from crawler.config import CrawlConfig
 from crawler.frontier import Frontier
-from crawler.models import Request
+from crawler.models import SITEMAP, Request
 from crawler.politeness import HostSlot, Politeness
 from crawler.robots import RobotsRules
 
@@ -106,7 +106,10 @@ class Scheduler:
         return self._enqueue(request, host)
 
     def _enqueue(self, request: Request, host: str) -> bool:
-        reason = self._out_of_scope(request.url) or self._trap(request.url, host)
+        if request.kind == SITEMAP:  # a sitemap file is not a page: only its host is scoped
+            reason = self._offsite(request.url)
+        else:
+            reason = self._out_of_scope(request.url) or self._trap(request.url, host)
         if reason is not None:
             return self._drop(reason)
         self.frontier.add(host, request)
@@ -147,10 +150,16 @@ class Scheduler:
         max_depth = self.config.scope.max_depth
         return max_depth is not None and depth > max_depth
 
-    def _out_of_scope(self, url: str) -> str | None:
+    def _offsite(self, url: str) -> str | None:
         scope = self.config.scope
         if not urls.domain_allowed(urls.host_of(url), scope.allowed_domains,
                                    subdomains=scope.allow_subdomains):
+            return "offsite"
+        return None
+
+    def _out_of_scope(self, url: str) -> str | None:
+        scope = self.config.scope
+        if self._offsite(url):
             return "offsite"
         if scope.exclude and any(p.search(url) for p in scope.exclude):
             return "excluded"
