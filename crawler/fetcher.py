@@ -113,12 +113,17 @@ class BodyStream:
         self.status = resp.status
         self.headers = resp.headers
         self.content_type = resp.content_type if "Content-Type" in resp.headers else None
+        encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+        self.encoded = encoding not in ("", "identity")  # aiohttp undoes it as it reads
         self.received = 0  # body bytes handed out (after Content-Encoding is undone)
 
     @property
     def raw_bytes(self) -> int:
-        """Body bytes as they came over the wire (compressed, if Content-Encoding was set)."""
-        return getattr(self._resp.content, "total_raw_bytes", self.received)
+        """Body bytes as sent: `received`, or with Content-Encoding the compressed bytes
+        aiohttp has taken in so far (a little ahead of what was handed out)."""
+        if not self.encoded:
+            return self.received
+        return int(getattr(self._resp.content, "total_raw_bytes", self.received))
 
     async def read(self, size: int = _CHUNK) -> bytes:
         """The next chunk of at most `size` bytes; b"" at the end."""

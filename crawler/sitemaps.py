@@ -138,17 +138,19 @@ class Sitemaps:
         reading = False
         try:
             async with fetcher.stream(request) as body:
-                if self._usable(request, body):
-                    reading = True
+                if not self._usable(request, body):
+                    return
+                reading = True
+                try:
                     await self._parse(request, body, store)
+                except SitemapError as exc:
+                    self._error(request, _explained(str(exc), body.content_type), None)
         except FetchError as exc:
             # Once entries were taken a retry would list them twice: keep what was read.
             if not reading and exc.kind in RETRYABLE_KINDS and self._retry(
                     request, str(exc), None):
                 return
             self._error(request, f"{exc.kind}: {exc}", None)
-        except SitemapError as exc:
-            self._error(request, str(exc), None)
 
     def _usable(self, request: Request, body: BodyStream) -> bool:
         """False when the answer is not a sitemap to read (retried, missing or an error)."""
@@ -212,6 +214,13 @@ def _resolve(base: str, loc: str) -> str:
         return loc  # the scheduler counts it under its drop reason
 
 
+def _explained(message: str, content_type: str | None) -> str:
+    """`message`, saying what the server called the body when that was not XML or gzip."""
+    if content_type and "xml" not in content_type and "gzip" not in content_type:
+        return f"{message} (served as {content_type})"
+    return message
+
+
 def _retry_after(body: BodyStream) -> float | None:
     if body.status not in RETRY_AFTER_STATUSES:
         return None
@@ -223,7 +232,7 @@ def _within_size(body: BodyStream, chunk: bytes, limit: int) -> tuple[bytes, boo
     over = body.raw_bytes - limit
     if over <= 0:
         return chunk, False
-    if body.raw_bytes == body.received:  # no Content-Encoding: cut to the byte
+    if not body.encoded:  # cut to the byte
         return chunk[:max(0, len(chunk) - over)], True
     # Decoded from a compressed transfer: the bytes do not map back, and aiohttp
     # inflates in bounded pieces, so this chunk is used whole and the read ends.
