@@ -159,8 +159,8 @@ class Scheduler:
 
     def _out_of_scope(self, url: str) -> str | None:
         scope = self.config.scope
-        if self._offsite(url):
-            return "offsite"
+        if reason := self._offsite(url):
+            return reason
         if scope.exclude and any(p.search(url) for p in scope.exclude):
             return "excluded"
         if scope.include and not any(p.search(url) for p in scope.include):

@@ -108,9 +108,13 @@ async def test_sitemap_xml_is_tried_when_robots_txt_names_none(site_server, out_
     assert ("/robots.txt" in server.paths) == (robots_txt == "obey")
 
 
-async def test_a_missing_sitemap_xml_is_counted_not_an_error(site_server, out_db) -> None:
-    server = site_server({"/": html_page("Home", links=["/a"]), "/a": html_page("A"),
-                          "/robots.txt": robots()})
+@pytest.mark.parametrize("answer", ["404", "an HTML page"])
+async def test_a_missing_sitemap_xml_is_counted_not_an_error(site_server, out_db,
+                                                             answer) -> None:
+    site = {"/": html_page("Home", links=["/a"]), "/a": html_page("A"), "/robots.txt": robots()}
+    if answer == "an HTML page":  # what a catch-all route serves for any path
+        site["/sitemap.xml"] = html_page("Home again")
+    server = site_server(site)
 
     stats = await crawl(config=sitemap_config(server), output=out_db)
 
@@ -134,6 +138,22 @@ async def test_an_explicit_sitemap_request_is_read_without_the_setting(site_serv
     await crawl(FromSitemap, output=out_db, settings=FAST_SETTINGS)
 
     assert crawled(out_db, server) == {"/hidden/0"}
+
+
+async def test_a_failing_sitemap_is_retried(site_server, out_db) -> None:
+    server = site_server(lambda s: {
+        "/": html_page("Home"),
+        "/robots.txt": robots(f"Sitemap: {s.base}/sitemap.xml"),
+        "/sitemap.xml": [Page("busy", status=503), xml(urlset(s.base, ["/hidden/0"]))],
+        **hidden(1),
+    })
+
+    config = sitemap_config(server, fetch={"backoff": 0.05, "max_backoff": 0.1})
+    stats = await crawl(config=config, output=out_db)
+
+    assert server.paths.count("/sitemap.xml") == 2
+    assert crawled(out_db, server) == {"/", "/hidden/0"}
+    assert stats.retries == 1 and stats.errors == 0
 
 
 # ---- indexes and compression -------------------------------------------------
