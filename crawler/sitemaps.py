@@ -127,6 +127,7 @@ class Sitemaps:
             return False
         if not self._schedule(request):  # out of scope, or already seen
             self.stats["not_fetched"] += 1
+            log.debug("sitemap %s not fetched: out of scope or already seen", request.url)
             return False
         self._requested += 1
         return True
@@ -161,6 +162,7 @@ class Sitemaps:
         if request.meta.get(_GUESSED) and (400 <= status < 500
                                            or body.content_type == "text/html"):
             self.stats["missing"] += 1  # most sites have no /sitemap.xml: not an error
+            log.debug("no sitemap at %s (HTTP %d, %s)", request.url, status, body.content_type)
             return False
         if status >= 400:
             self._error(request, f"HTTP {status}", status)
