@@ -86,6 +86,13 @@ class LimitsConfig:
     max_urls_per_host: int | None = None  # URLs accepted into the frontier, per host
     # URLs per host, path and set of query keys: /calendar?month=1, ?month=2, ...
     max_urls_per_pattern: int | None = 1000
+    # Sitemaps (with `sitemaps: true`). sitemaps.org allows 50,000 URLs and
+    # 50 MB uncompressed per file; the XML cap leaves room for files over it.
+    max_sitemap_size: int = 50 * 1024 * 1024  # bytes received (compressed), per sitemap
+    max_sitemap_decompressed: int = 100 * 1024 * 1024  # XML bytes after gunzip, per sitemap
+    max_sitemap_urls: int = 50_000  # <url>/<sitemap> entries read from one sitemap
+    max_sitemap_depth: int = 2  # sitemap indexes followed below a discovered sitemap
+    max_sitemaps: int | None = 1000  # sitemap files fetched in one crawl
 
 
 @_frozen
@@ -185,6 +192,7 @@ class CrawlConfig:
 
     name: str = "crawl"
     start_urls: tuple[str, ...] = ()
+    sitemaps: bool = False  # seed from the start hosts' sitemaps (robots.txt, /sitemap.xml)
     output: str | None = None  # None: "<name>.db"
     # Where URLs to fetch and the seen-set live: on disk in the output file
     # (bounded memory, resumable) or in memory (no resume; tests and benchmarks).
@@ -766,6 +774,11 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "max_duration": _optional(_duration(positive=True)),
         "max_urls_per_host": _optional(_integer(1)),
         "max_urls_per_pattern": _optional(_integer(1)),
+        "max_sitemap_size": _size(1),
+        "max_sitemap_decompressed": _size(1),
+        "max_sitemap_urls": _integer(1),
+        "max_sitemap_depth": _integer(0),
+        "max_sitemaps": _optional(_integer(1)),
     }),
     "politeness": (PolitenessConfig, {
         "robots_txt": _choice("obey", "ignore"),
@@ -794,6 +807,7 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
 _TOP_KEYS: dict[str, Validator] = {
     "name": _string,
     "start_urls": _list_of(_url),
+    "sitemaps": _boolean,
     "output": _optional(_path_string),
     "frontier": _choice("sqlite", "memory"),
     "resume": _choice("auto", "always", "never"),

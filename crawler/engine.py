@@ -35,6 +35,7 @@ from crawler.retries import (
 )
 from crawler.robots import RobotsRules, fetch_robots
 from crawler.scheduler import Scheduler
+from crawler.sitemaps import SITEMAP, Sitemaps
 from crawler.spider import ConfigSpider, Spider, iterate
 from crawler.sqlite_frontier import SqliteFrontier
 from crawler.stats import CrawlStats, Progress, Snapshot
@@ -72,6 +73,9 @@ class Crawler:
         self._frontier = frontier
         self.scheduler = Scheduler(self.config, frontier, self.queue,
                                    robots=robots, on_refused=self._refused)
+        self._sitemaps = Sitemaps(self.config, self.stats.sitemaps,
+                                  schedule=self.scheduler.schedule,
+                                  error=self._sitemap_error, retry=self._retry)
         self.show_progress = progress
         self._announce = announce or log.info
         self._recrawl = False
@@ -154,7 +158,8 @@ class Crawler:
 
     async def _crawl(self) -> None:
         for request in self.spider.start_requests():
-            self.scheduler.schedule(request)
+            if self.scheduler.schedule(request):
+                self._sitemaps.seed(request.url)
         workers = [asyncio.create_task(self._worker(), name=f"worker-{i}")
                    for i in range(self.config.fetch.concurrency)]
         extras = [asyncio.create_task(self._progress().run())] if self.show_progress else []
@@ -209,10 +214,17 @@ class Crawler:
         rules = await fetch_robots(self._fetcher, host_key)
         if rules.disallow_all:
             log.warning("%s: %s; not crawling this host", host_key, rules.reason)
+        self._sitemaps.robots_known(host_key, rules)
         return rules
 
     def _refused(self, request: Request, reason: str) -> None:
+        if request.kind == SITEMAP:
+            self.stats.sitemaps["not_fetched"] += 1
         self._error(request, "robots", reason)
+
+    def _sitemap_error(self, request: Request, message: str, status: int | None) -> None:
+        self._error(request, "sitemap", _attempts(request, message), status=status,
+                    tries=request.tries + 1)
 
     def _progress(self) -> Progress:
         sched = self.scheduler
@@ -242,6 +254,9 @@ class Crawler:
         """Fetch, parse, call back, store, follow. True when a page was stored."""
         assert self._fetcher is not None and self._store is not None
         self.scheduler.started(request)
+        if request.kind == SITEMAP:  # streamed and read for URLs; never a page row
+            await self._sitemaps.read(request, self._fetcher, self._store)
+            return False
         fetched_at = time.time()
         try:
             response = await self._fetcher.fetch(request)

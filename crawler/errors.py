@@ -3,6 +3,7 @@
     CrawlerError                 base of everything we raise on purpose
     ├── ConfigError              a bad config file, flag or setting (user error: no traceback)
     ├── SpiderLoadError          `crawler run x.py` could not find or import a Spider
+    ├── SitemapError             a sitemap malformed or over a cap (errors.kind "sitemap")
     └── FetchError               one request failed; `kind` says how (stored in errors.kind)
         ├── TooLargeError        body exceeded fetch.max_body_size
         └── InvalidURLError      a URL that cannot be requested
@@ -30,6 +31,10 @@ class ConfigError(CrawlerError):
 
 class SpiderLoadError(CrawlerError):
     """A spider file or class that cannot be loaded."""
+
+
+class SitemapError(CrawlerError):
+    """A sitemap that is malformed, not a sitemap, or over one of its caps."""
 
 
 class FetchError(CrawlerError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 
 import aiohttp
@@ -76,6 +78,76 @@ class Fetcher:
             raise FetchError(f"too many redirects: {exc}", kind="redirect") from None
         except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as exc:
             raise FetchError(_describe(exc), kind="connection") from None
+
+    @contextlib.asynccontextmanager
+    async def stream(self, request: Request, *, max_redirects: int = 5
+                     ) -> AsyncIterator[BodyStream]:
+        """GET `request.url` and hand over its body chunk by chunk, never all of it at once.
+
+        aiohttp follows up to `max_redirects` redirects and undoes
+        Content-Encoding (in bounded pieces). Raises FetchError like `fetch`.
+        """
+        if self._session is None:
+            raise RuntimeError("Fetcher is not open")
+        started = time.monotonic()
+        with _client_errors(started):
+            resp = await self._session.get(URL(request.url, encoded=True),
+                                           headers=request.headers,
+                                           allow_redirects=True, max_redirects=max_redirects)
+        try:
+            yield BodyStream(resp, started)
+        finally:
+            if resp.content.at_eof():
+                resp.release()
+            else:  # left unread (a cap, an error): the connection cannot be reused
+                resp.close()
+
+
+class BodyStream:
+    """A response whose body is read in chunks: `while chunk := await stream.read(): ...`."""
+
+    def __init__(self, resp: aiohttp.ClientResponse, started: float) -> None:
+        self._resp = resp
+        self._started = started
+        self.url = str(resp.url)  # after redirects
+        self.status = resp.status
+        self.headers = resp.headers
+        self.content_type = resp.content_type if "Content-Type" in resp.headers else None
+        encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+        self.encoded = encoding not in ("", "identity")  # aiohttp undoes it as it reads
+        self.received = 0  # body bytes handed out (after Content-Encoding is undone)
+
+    @property
+    def raw_bytes(self) -> int:
+        """Body bytes as sent: `received`, or with Content-Encoding the compressed bytes
+        aiohttp has taken in so far (a little ahead of what was handed out)."""
+        if not self.encoded:
+            return self.received
+        return int(getattr(self._resp.content, "total_raw_bytes", self.received))
+
+    async def read(self, size: int = _CHUNK) -> bytes:
+        """The next chunk of at most `size` bytes; b"" at the end."""
+        with _client_errors(self._started):
+            chunk = await self._resp.content.read(size)
+        self.received += len(chunk)
+        return chunk
+
+
+@contextlib.contextmanager
+def _client_errors(started: float) -> Iterator[None]:
+    """aiohttp's and the socket's exceptions as FetchError with the `kind` errors stores."""
+    try:
+        yield
+    except TimeoutError:
+        raise FetchError(f"timed out after {time.monotonic() - started:.1f}s",
+                         kind="timeout") from None
+    except aiohttp.InvalidURL as exc:
+        raise InvalidURLError(f"invalid URL: {exc}") from None
+    except aiohttp.TooManyRedirects as exc:
+        raise FetchError(f"too many redirects: {exc}", kind="redirect") from None
+    except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as exc:
+        raise FetchError(_describe(exc), kind="connection") from None
+
 
 async def _read_body(resp: aiohttp.ClientResponse, limit: int, *, truncate: bool) -> bytes:
     """The body, never reading past `limit` bytes."""

@@ -18,6 +18,8 @@ from crawler.parser import ParsedPage, css, css_first, parse_page
 
 Callback = Callable[["Response"], Any]
 
+SITEMAP = "sitemap"  # Request.kind of a sitemap fetch (see crawler/sitemaps.py)
+
 
 @dataclass(slots=True, eq=False)
 class Request:
@@ -39,6 +41,9 @@ class Request:
     tries: int = 0  # failed attempts so far (retries are scheduled by the engine)
     failures: tuple[str, ...] = ()  # why each failed attempt failed
     last_hash: str | None = None  # a recrawl: the content hash of the body the last crawl got
+    # What the response is read as: "page" (parsed, stored, called back) or
+    # "sitemap" (streamed to crawler.sitemaps; what it lists is scheduled).
+    kind: str = "page"
     frontier_id: int | None = field(default=None, repr=False)  # its row in a durable frontier
 
 

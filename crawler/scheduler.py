@@ -24,7 +24,7 @@ from functools import lru_cache
 from crawler import urls
 from crawler.config import CrawlConfig
 from crawler.frontier import Frontier, MemoryFrontier
-from crawler.models import Request
+from crawler.models import SITEMAP, Request
 from crawler.politeness import HostSlot, Politeness
 from crawler.robots import RobotsRules
 
@@ -114,7 +114,10 @@ class Scheduler:
         return self._enqueue(request, host)
 
     def _enqueue(self, request: Request, host: str) -> bool:
-        reason = self._out_of_scope(request.url) or self._trap(request.url)
+        if request.kind == SITEMAP:  # a sitemap file is not a page: only its host is scoped
+            reason = self._offsite(request.url)
+        else:
+            reason = self._out_of_scope(request.url) or self._trap(request.url)
         if reason is not None:
             return self._drop(reason)
         if not self.frontier.add(host, request):
@@ -165,11 +168,17 @@ class Scheduler:
         max_depth = self.config.scope.max_depth
         return max_depth is not None and depth > max_depth
 
-    def _out_of_scope(self, url: str) -> str | None:
+    def _offsite(self, url: str) -> str | None:
         scope = self.config.scope
         if not urls.domain_allowed(urls.host_of(url), scope.allowed_domains,
                                    subdomains=scope.allow_subdomains):
             return "offsite"
+        return None
+
+    def _out_of_scope(self, url: str) -> str | None:
+        scope = self.config.scope
+        if reason := self._offsite(url):
+            return reason
         if scope.exclude and any(p.search(url) for p in scope.exclude):
             return "excluded"
         if scope.include and not any(p.search(url) for p in scope.include):
@@ -281,7 +290,8 @@ class Scheduler:
                 self._refuse(request, slot.robots.reason or "disallowed by robots.txt")
                 self._offer(host, slot)
                 continue
-            over = None if request.tries else self._over_budget(request.url, host)
+            over = None if request.tries or request.kind == SITEMAP else self._over_budget(
+                request.url, host)
             if over is not None:
                 self.frontier.dropped(request)
                 self._drop(over)

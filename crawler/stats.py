@@ -33,6 +33,8 @@ class CrawlStats:
     by_status: Counter[int] = field(default_factory=Counter)
     errors_by_kind: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    # fetched, urls, scheduled, children, missing, not_fetched (see crawler/sitemaps.py)
+    sitemaps: Counter[str] = field(default_factory=Counter)
     duration: float = 0.0
     started: float = field(default_factory=time.monotonic)
 
@@ -48,6 +50,7 @@ class CrawlStats:
             "bytes": self.bytes,
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "errors_by_kind": dict(self.errors_by_kind), "dropped": dict(self.dropped),
+            "sitemaps": dict(self.sitemaps),
             "duration": round(self.duration, 3),
             "pages_per_second": round(self.pages_per_second, 2),
         }
@@ -113,6 +116,8 @@ def report(stats: CrawlStats, stream: TextIO | None = None) -> None:
     table.add_row("errors", f"{stats.errors:,}  {_counts(stats.errors_by_kind)}".rstrip())
     table.add_row("retries", f"{stats.retries:,}")
     table.add_row("dropped", _counts(stats.dropped) or "0")
+    if stats.sitemaps:
+        table.add_row("sitemaps", _counts(stats.sitemaps))
     table.add_row("duration", _clock(stats.duration))
     table.add_row("pages/s", f"{stats.pages_per_second:,.1f}")
     table.add_row("output", str(stats.output))

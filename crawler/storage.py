@@ -30,7 +30,7 @@ import aiosqlite
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 2  # 2: frontier, sitemap_urls, runs, recrawl_of, content_hash, change
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS crawls (
@@ -91,7 +91,7 @@ CREATE TABLE IF NOT EXISTS errors (
     crawl_id  INTEGER NOT NULL REFERENCES crawls(id),
     url       TEXT NOT NULL,
     kind      TEXT NOT NULL,             -- http, connection, timeout, too_large, invalid_url,
-                                         -- parse, callback, internal
+                                         -- parse, callback, robots, sitemap, internal
     message   TEXT NOT NULL,
     status    INTEGER,
     tries     INTEGER NOT NULL DEFAULT 1,
@@ -129,6 +129,13 @@ CREATE TRIGGER IF NOT EXISTS pages_fts_update AFTER UPDATE OF title, text ON pag
     VALUES ('delete', old.id, old.title, old.text);
     INSERT INTO pages_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
 END;
+CREATE TABLE IF NOT EXISTS sitemap_urls (
+    crawl_id INTEGER NOT NULL REFERENCES crawls(id),
+    url      TEXT NOT NULL,              -- canonical, as in pages.url (as written if invalid)
+    lastmod  TEXT,                       -- <lastmod>: ISO 8601 UTC; a date stays a date
+    sitemap  TEXT NOT NULL               -- the sitemap that listed it
+);
+CREATE INDEX IF NOT EXISTS sitemap_urls_url ON sitemap_urls(url);
 """
 
 _PAGE_COLUMNS = (
@@ -153,6 +160,7 @@ _INSERT_LINKS = (
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)"
 )
 _INSERT_ITEMS = "INSERT INTO items (crawl_id, page_id, url, type, data, created_at) VALUES "
+_INSERT_SITEMAP_URLS = "INSERT INTO sitemap_urls (crawl_id, url, lastmod, sitemap) VALUES "
 _INSERT_ERRORS = (
     "INSERT INTO errors (crawl_id, url, kind, message, status, tries, traceback, depth, "
     "referrer, at) VALUES "
@@ -254,10 +262,11 @@ class _Batch:
     links: list[tuple[Any, ...]] = field(default_factory=list)
     items: list[tuple[Any, ...]] = field(default_factory=list)
     errors: list[tuple[Any, ...]] = field(default_factory=list)
+    sitemap_urls: list[tuple[Any, ...]] = field(default_factory=list)
     bytes: int = 0
 
     def __len__(self) -> int:
-        return len(self.pages) + len(self.items) + len(self.errors)
+        return len(self.pages) + len(self.items) + len(self.errors) + len(self.sitemap_urls)
 
 
 class Store:
@@ -421,6 +430,11 @@ class Store:
             utc_now(),
         ))
 
+    def add_sitemap_url(self, url: str, lastmod: str | None, sitemap: str) -> None:
+        """Buffer one URL a sitemap listed; its bytes count toward the batch size."""
+        self._batch.sitemap_urls.append((self.crawl_id, url, lastmod, sitemap))
+        self._batch.bytes += len(url) + len(sitemap) + 64
+
     async def maybe_flush(self) -> None:
         """Flush when the buffer is big enough.
 
@@ -502,3 +516,4 @@ def _statements(batch: _Batch) -> Iterator[tuple[str, Sequence[Any]]]:
         yield _INSERT_LINKS, (json.dumps(batch.links, ensure_ascii=False),)
     yield from multirow_inserts(_INSERT_ITEMS, batch.items)
     yield from multirow_inserts(_INSERT_ERRORS, batch.errors)
+    yield from multirow_inserts(_INSERT_SITEMAP_URLS, batch.sitemap_urls)
