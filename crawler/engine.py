@@ -41,6 +41,7 @@ from crawler.storage import PageRecord, Store, headers_json, iso_time
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish after a stop
+PAGE_REDIRECTS = 9  # what aiohttp's default (10) followed before fetch took max_redirects
 
 
 @dataclass(slots=True)
@@ -180,7 +181,7 @@ class Crawler:
         self.scheduler.started(request)
         fetched_at = time.time()
         try:
-            response = await self._fetcher.fetch(request)
+            response = await self._fetcher.fetch(request, max_redirects=PAGE_REDIRECTS)
         except FetchError as exc:
             if exc.kind in RETRYABLE_KINDS and self._retry(request, str(exc)):
                 return False
