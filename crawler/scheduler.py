@@ -318,6 +318,8 @@ class Scheduler:
 
     async def _sleep(self) -> None:
         """Wait for a wake-up (new work, a freed slot, a stop) or the next host's ready time."""
+        if self.finished_all:  # the last pending requests were refused: nothing will wake us
+            return
         timeout = None if self.stop_reason else self._time_to_next_event()
         self._wake.clear()
         if timeout == 0.0:
