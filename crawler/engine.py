@@ -145,10 +145,7 @@ class Crawler:
 
     async def _robots(self, host_key: str) -> RobotsRules:
         assert self._fetcher is not None
-        rules = await fetch_robots(self._fetcher, host_key)
-        if rules.disallow_all:
-            log.warning("%s: %s; not crawling this host", host_key, rules.reason)
-        return rules
+        return await fetch_robots(self._fetcher, host_key)
 
     def _refused(self, request: Request, reason: str) -> None:
         self._error(request, "robots", reason)

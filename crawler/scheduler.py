@@ -26,7 +26,7 @@ from crawler.config import CrawlConfig
 from crawler.frontier import Frontier
 from crawler.models import Request
 from crawler.politeness import HostSlot, Politeness
-from crawler.robots import RobotsRules
+from crawler.robots import RobotsRules, robots_agent
 
 RobotsLoader = Callable[[str], Awaitable[RobotsRules]]
 
@@ -252,7 +252,7 @@ class Scheduler:
             if not slot.ready(now):
                 self._offer(host, slot)   # its time moved on; put it back where it belongs
                 continue
-            if self._robots is not None and slot.robots is None:
+            if self._robots is not None and slot.robots_due(now):
                 self._load_robots(host, slot)  # the host comes back once its rules are known
                 continue
             request = self.frontier.pop(host)
@@ -282,7 +282,7 @@ class Scheduler:
 
     @property
     def _agent(self) -> str:
-        return self.config.fetch.user_agent
+        return robots_agent(self.config)
 
     def _load_robots(self, host: str, slot: HostSlot) -> None:
         slot.robots_pending = True
@@ -293,17 +293,13 @@ class Scheduler:
     async def _fetch_robots(self, host: str, slot: HostSlot) -> None:
         assert self._robots is not None
         started = time.monotonic()
+        rules = RobotsRules(None)  # cancelled or a bug: no rules rather than a stuck host
         try:
-            slot.robots = await self._robots(host)
+            rules = await self._robots(host)
         finally:
-            if slot.robots is None:  # cancelled or a bug: no rules rather than a stuck host
-                slot.robots = RobotsRules(None)
             slot.robots_pending = False
-        delay = slot.robots.crawl_delay(self._agent)
-        if delay is not None and delay > slot.delay:
-            slot.delay = delay
-        # robots.txt was a request to this host too: the delay counts from it.
-        slot.next_at = max(slot.next_at, started + slot.delay)
+            self.politeness.robots_fetched(host, rules, agent=self._agent, started=started,
+                                           now=time.monotonic())
         self._offer(host, slot)
 
     def _refuse(self, request: Request, reason: str) -> None:

@@ -181,6 +181,27 @@ def test_every_section_is_read_with_durations_sizes_and_patterns(tmp_path: Path)
     assert config.store == StoreConfig(body=False, text=True, links=False)
 
 
+def test_robots_settings_are_read_with_their_defaults(tmp_path: Path) -> None:
+    default = PolitenessConfig()
+    assert (default.robots_agent, default.robots_ttl, default.robots_tries,
+            default.robots_backoff, default.robots_max_backoff,
+            default.max_crawl_delay) == (None, 86400.0, 5, 10.0, 300.0, 30.0)
+    path = write(tmp_path, """
+        start_urls: ["https://x.example/"]
+        politeness:
+          robots_agent: My_Bot-x
+          robots_ttl: 1h
+          robots_tries: 2
+          robots_backoff: 500ms
+          robots_max_backoff: 1m
+          max_crawl_delay: 0
+    """)
+    politeness = load_config(path).politeness
+    assert (politeness.robots_agent, politeness.robots_ttl, politeness.robots_tries,
+            politeness.robots_backoff, politeness.robots_max_backoff,
+            politeness.max_crawl_delay) == ("My_Bot-x", 3600.0, 2, 0.5, 60.0, 0.0)
+
+
 def test_null_means_unlimited_for_optional_limits(tmp_path: Path) -> None:
     path = write(tmp_path, """
         start_urls: ["https://x.example/"]
@@ -554,6 +575,24 @@ ERRORS = {
     "robots_txt_off": ("""
         politeness: {robots_txt: off}
     """, "1: politeness.robots_txt: expected one of obey, ignore; got 'off'"),
+    "robots_agent": ("""
+        politeness:
+          robots_agent: "crawler/0.1"
+    """, "2: politeness.robots_agent: expected a product token of letters, '_' and '-' (like "
+         "'mybot'), got 'crawler/0.1'"),
+    "robots_tries": ("""
+        politeness: {robots_tries: 0}
+    """, "1: politeness.robots_tries: must be at least 1, got 0"),
+    "robots_backoff": ("""
+        politeness:
+          robots_backoff: 0s
+    """, "2: politeness.robots_backoff: must be greater than 0, got '0s'"),
+    "robots_ttl": ("""
+        politeness:
+          robots_ttl: -1
+    """, "2: politeness.robots_ttl: a duration cannot be negative, got -1; expected a number "
+         "of seconds or a duration like '30s', '30m', '2h', '1h30m', '500ms' "
+         "(units ms, s, m, h, d)"),
     "host_rule_unknown_key": ("""
         politeness:
           hosts:
