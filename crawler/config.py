@@ -121,6 +121,10 @@ class PolitenessConfig:
     robots_backoff: float = 10.0  # wait before trying it again; doubles each time, jittered
     robots_max_backoff: float = 300.0
     max_crawl_delay: float = 30.0  # a larger Crawl-delay is cut to this
+    # page-level directives: <meta name="robots">, <meta name="AGENT">, X-Robots-Tag
+    noindex: Literal["obey", "ignore"] = "obey"  # obey: keep no title, text or body
+    nofollow: Literal["obey", "ignore"] = "obey"  # obey: follow none of the page's links
+    rel_nofollow: Literal["follow", "skip"] = "follow"  # <a rel="nofollow"> is a ranking hint
 
     def rule_for(self, host: str) -> tuple[int, float]:
         """(concurrency, delay) for `host`: the first matching rule, else the defaults."""
@@ -789,6 +793,9 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "robots_backoff": _duration(positive=True),
         "robots_max_backoff": _duration(positive=True),
         "max_crawl_delay": _duration(positive=False),
+        "noindex": _choice("obey", "ignore"),
+        "nofollow": _choice("obey", "ignore"),
+        "rel_nofollow": _choice("follow", "skip"),
     }),
     "fetch": (FetchConfig, {
         "concurrency": _integer(1),

@@ -32,7 +32,14 @@ from crawler.retries import (
     backoff_delay,
     parse_retry_after,
 )
-from crawler.robots import RobotsRules, fetch_robots
+from crawler.robots import (
+    PageDirectives,
+    RobotsRules,
+    directives_for,
+    fetch_robots,
+    robots_agent,
+    unfollowed,
+)
 from crawler.scheduler import Scheduler
 from crawler.spider import ConfigSpider, Spider, iterate
 from crawler.stats import CrawlStats, Progress, Snapshot
@@ -188,22 +195,38 @@ class Crawler:
                 request, f"HTTP {response.status}", _retry_after(response)):
             return False
         parsed = await self._parse(response)
+        robots = directives_for(response, robots_agent(self.config), self.config.politeness)
         outcome = await self._callback(response) if response.status < 400 else _Outcome()
-        text, markdown = await self._render(response) if parsed else (None, None)
-        page_id = self._store.add_page(self._record(response, fetched_at, text, markdown))
-        self._count_page(response)
+        text, markdown = (await self._render(response) if parsed and not robots.noindex
+                          else (None, None))
+        page_id = self._store.add_page(self._record(response, fetched_at, text, markdown,
+                                                    noindex=robots.noindex))
+        self._count_page(response, noindex=robots.noindex)
         if response.status >= 400:
             self._error(request, "http", _attempts(request, f"HTTP {response.status}"),
                         status=response.status, tries=request.tries + 1)
         for item in outcome.items:
             self._store.add_item(item.type, item.data, page_id=page_id, url=response.url)
         self.stats.items += len(outcome.items)
-        for new in outcome.requests:
-            self.scheduler.schedule(new, parent=request)
-        for url in outcome.urls:
-            self.scheduler.schedule_url(url, request)
+        self._follow(request, response, outcome, robots)
         await self._store.maybe_flush()
         return True
+
+    def _follow(self, request: Request, response: Response, outcome: _Outcome,
+                robots: PageDirectives) -> None:
+        """Hand the callback's requests to the scheduler, except those robots directives forbid."""
+        skip = unfollowed(response.parsed_page, robots,
+                          rel_nofollow=self.config.politeness.rel_nofollow)
+        for new in outcome.requests:
+            if skip is not None and skip(new.url):
+                self.scheduler.dropped["nofollow"] += 1
+            else:
+                self.scheduler.schedule(new, parent=request)
+        for url in outcome.urls:
+            if skip is not None and skip(url):
+                self.scheduler.dropped["nofollow"] += 1
+            else:
+                self.scheduler.schedule_url(url, request)
 
     def _retry(self, request: Request, reason: str, retry_after: float | None = None) -> bool:
         """Schedule another attempt if tries remain; False when they are used up."""
@@ -280,7 +303,8 @@ class Crawler:
                             "expected a dict, an Item, a Request or a URL string")
 
     def _record(self, response: Response, fetched_at: float, text: str | None,
-                markdown: str | None) -> PageRecord:
+                markdown: str | None, *, noindex: bool = False) -> PageRecord:
+        """The page row; a noindex page keeps no title or body (nor text: see `_process`)."""
         store, page, request = self.config.store, response.parsed_page, response.request
         links = page.links if page and store.links else ()
         return PageRecord(
@@ -289,15 +313,16 @@ class Crawler:
             size=len(response.body), fetched_at=iso_time(fetched_at),
             content_type=response.content_type,
             encoding=response.encoding if page else None,
-            title=page.title if page else None, text=text, markdown=markdown,
+            title=page.title if page and not noindex else None, text=text, markdown=markdown,
             referrer=request.referrer,
             elapsed_ms=round(response.elapsed * 1000, 2),
             request_headers=headers_json((response.request_headers or {}).items()),
-            body=response.body if store.body else None, links=links,
+            body=response.body if store.body and not noindex else None, links=links,
         )
 
-    def _count_page(self, response: Response) -> None:
+    def _count_page(self, response: Response, *, noindex: bool) -> None:
         self.stats.pages += 1
+        self.stats.noindex += noindex
         self.stats.bytes += len(response.body)
         self.stats.by_status[response.status] += 1
 

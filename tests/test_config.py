@@ -202,6 +202,19 @@ def test_robots_settings_are_read_with_their_defaults(tmp_path: Path) -> None:
             politeness.max_crawl_delay) == ("My_Bot-x", 3600.0, 2, 0.5, 60.0, 0.0)
 
 
+def test_page_directive_settings_are_read_with_their_defaults(tmp_path: Path) -> None:
+    default = PolitenessConfig()
+    assert (default.noindex, default.nofollow, default.rel_nofollow) == (
+        "obey", "obey", "follow")
+    path = write(tmp_path, """
+        start_urls: ["https://x.example/"]
+        politeness: {noindex: Ignore, nofollow: ignore, rel_nofollow: skip}
+    """)
+    politeness = load_config(path).politeness
+    assert (politeness.noindex, politeness.nofollow, politeness.rel_nofollow) == (
+        "ignore", "ignore", "skip")
+
+
 def test_null_means_unlimited_for_optional_limits(tmp_path: Path) -> None:
     path = write(tmp_path, """
         start_urls: ["https://x.example/"]
@@ -593,6 +606,13 @@ ERRORS = {
     """, "2: politeness.robots_ttl: a duration cannot be negative, got -1; expected a number "
          "of seconds or a duration like '30s', '30m', '2h', '1h30m', '500ms' "
          "(units ms, s, m, h, d)"),
+    "noindex": ("""
+        politeness:
+          noindex: false
+    """, "2: politeness.noindex: expected one of obey, ignore; got false"),
+    "rel_nofollow": ("""
+        politeness: {rel_nofollow: obey}
+    """, "1: politeness.rel_nofollow: expected one of follow, skip; got 'obey'"),
     "host_rule_unknown_key": ("""
         politeness:
           hosts:
