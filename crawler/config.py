@@ -125,6 +125,10 @@ class PolitenessConfig:
     noindex: Literal["obey", "ignore"] = "obey"  # obey: keep no title, text or body
     nofollow: Literal["obey", "ignore"] = "obey"  # obey: follow none of the page's links
     rel_nofollow: Literal["follow", "skip"] = "follow"  # <a rel="nofollow"> is a ranking hint
+    # adaptive throttling: a host's delay moves towards latency / target_concurrency
+    adaptive: bool = False
+    target_concurrency: float = 1.0  # requests the server should be handling at once
+    max_delay: float = 60.0  # the most adaptive throttling slows a host down to
 
     def rule_for(self, host: str) -> tuple[int, float]:
         """(concurrency, delay) for `host`: the first matching rule, else the defaults."""
@@ -543,6 +547,14 @@ def _product_token(doc: _Doc, path: KeyPath, value: Any) -> str:
     return text
 
 
+def _positive_number(doc: _Doc, path: KeyPath, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise doc.error(path, f"expected a number, got {_show(value)}")
+    if not value > 0 or value == float("inf"):
+        raise doc.error(path, f"must be a number greater than 0, got {_show(value)}")
+    return float(value)
+
+
 def _path_string(doc: _Doc, path: KeyPath, value: Any) -> str:
     return _string(doc, path, os.fspath(value) if isinstance(value, os.PathLike) else value)
 
@@ -796,6 +808,9 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "noindex": _choice("obey", "ignore"),
         "nofollow": _choice("obey", "ignore"),
         "rel_nofollow": _choice("follow", "skip"),
+        "adaptive": _boolean,
+        "target_concurrency": _positive_number,
+        "max_delay": _duration(positive=True),
     }),
     "fetch": (FetchConfig, {
         "concurrency": _integer(1),

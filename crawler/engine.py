@@ -187,10 +187,13 @@ class Crawler:
         try:
             response = await self._fetcher.fetch(request, max_redirects=PAGE_REDIRECTS)
         except FetchError as exc:
+            if exc.kind == "timeout":
+                self.scheduler.observe(request, self.config.fetch.timeout, None)
             if exc.kind in RETRYABLE_KINDS and self._retry(request, str(exc)):
                 return False
             self._error(request, exc.kind, _attempts(request, str(exc)), tries=request.tries + 1)
             return False
+        self.scheduler.observe(request, response.elapsed, response.status)
         if response.status in self.config.fetch.retry_statuses and self._retry(
                 request, f"HTTP {response.status}", _retry_after(response)):
             return False

@@ -3,7 +3,8 @@
 One small `HostSlot` per host key, created lazily from the config default or
 the first matching `politeness.hosts` rule (Scrapy's downloader slots, minus
 the global settings). A slot's delay is the configured one, raised by the
-host's robots.txt Crawl-delay.
+host's robots.txt Crawl-delay and, with `politeness.adaptive`, by what its
+responses say about its load (`throttle.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
+from crawler import throttle
 from crawler.config import PolitenessConfig
 from crawler.retries import backoff_delay
 from crawler.robots import RobotsRules
@@ -26,6 +28,7 @@ class HostSlot:
     delay: float              # in force: never below `floor`
     active: int = 0
     next_at: float = 0.0      # earliest start of the next request (monotonic seconds)
+    last_start: float = -math.inf  # when the latest request began
     in_heap: bool = False     # the scheduler's ready-heap holds an entry for this host
     cool_until: float = 0.0  # a Retry-After, or a robots.txt retry: no request starts before this
     robots: RobotsRules | None = None  # None: not known yet
@@ -64,6 +67,7 @@ class HostSlot:
 
     def start(self, now: float) -> None:
         """The request's fetch began: the delay counts from here, as the server sees it."""
+        self.last_start = now
         self.next_at = now + self.delay
 
     def release(self) -> None:
@@ -105,8 +109,9 @@ class Politeness:
         slot.robots_expires = started + self.config.robots_ttl
         crawl_delay = rules.crawl_delay(agent)
         slot.crawl_delay = min(crawl_delay or 0.0, self.config.max_crawl_delay)
-        slot.delay = slot.floor
+        slot.delay = max(slot.floor, slot.delay) if self.config.adaptive else slot.floor
         # robots.txt was a request to this host too: the delay counts from it.
+        slot.last_start = max(slot.last_start, started)
         slot.next_at = max(slot.next_at, started + slot.delay)
 
     def _robots_failed(self, host_key: str, slot: HostSlot, rules: RobotsRules,
@@ -127,3 +132,19 @@ class Politeness:
                  wait, tries, config.robots_tries)
         slot.robots = None
         slot.cool_until = max(slot.cool_until, now + wait)
+
+    def observe(self, host_key: str, latency: float, status: int | None) -> None:
+        """A response from `host_key` took `latency` seconds (status None: it timed out).
+
+        With `politeness.adaptive`, the host's delay moves towards what its
+        latency allows, and at least doubles when it is overloaded.
+        """
+        if not self.config.adaptive:
+            return
+        slot = self.slot(host_key)
+        slot.delay = throttle.adapt(slot.delay, latency, status,
+                                    target_concurrency=self.config.target_concurrency,
+                                    floor=slot.floor, cap=self.config.max_delay)
+        # The new delay holds from the latest start, not from the start after next.
+        if not math.isinf(slot.next_at):
+            slot.next_at = slot.last_start + slot.delay

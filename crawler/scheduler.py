@@ -177,6 +177,10 @@ class Scheduler:
         self._offer(host, slot)
         self._wake.set()
 
+    def observe(self, request: Request, latency: float, status: int | None) -> None:
+        """The response to `request` took `latency` seconds (status None: it timed out)."""
+        self.politeness.observe(urls.host_key(request.url), latency, status)
+
     def retry(self, request: Request, delay: float, *, cool_host: float | None = None) -> None:
         """Put `request` back into the frontier after `delay` seconds; no worker waits for it.
 

@@ -215,6 +215,19 @@ def test_page_directive_settings_are_read_with_their_defaults(tmp_path: Path) ->
         "ignore", "ignore", "skip")
 
 
+def test_adaptive_throttling_settings_are_read_with_their_defaults(tmp_path: Path) -> None:
+    default = PolitenessConfig()
+    assert (default.adaptive, default.target_concurrency, default.max_delay) == (
+        False, 1.0, 60.0)
+    path = write(tmp_path, """
+        start_urls: ["https://x.example/"]
+        politeness: {adaptive: true, target_concurrency: 2, max_delay: 10s}
+    """)
+    politeness = load_config(path).politeness
+    assert (politeness.adaptive, politeness.target_concurrency, politeness.max_delay) == (
+        True, 2.0, 10.0)
+
+
 def test_null_means_unlimited_for_optional_limits(tmp_path: Path) -> None:
     path = write(tmp_path, """
         start_urls: ["https://x.example/"]
@@ -613,6 +626,21 @@ ERRORS = {
     "rel_nofollow": ("""
         politeness: {rel_nofollow: obey}
     """, "1: politeness.rel_nofollow: expected one of follow, skip; got 'obey'"),
+    "adaptive": ("""
+        politeness: {adaptive: yes}
+    """, "1: politeness.adaptive: expected true/false, got 'yes'"),
+    "target_concurrency_zero": ("""
+        politeness:
+          target_concurrency: 0
+    """, "2: politeness.target_concurrency: must be a number greater than 0, got 0"),
+    "target_concurrency_text": ("""
+        politeness:
+          target_concurrency: lots
+    """, "2: politeness.target_concurrency: expected a number, got 'lots'"),
+    "max_delay": ("""
+        politeness:
+          max_delay: 0
+    """, "2: politeness.max_delay: must be greater than 0, got 0"),
     "host_rule_unknown_key": ("""
         politeness:
           hosts:
