@@ -120,6 +120,22 @@ class PolitenessConfig:
     per_host_delay: float = 0.25  # seconds between the starts of two requests to one host
     hosts: tuple[HostRule, ...] = ()  # first match wins
     max_retry_after: float = 300.0  # cap on how long a 429/503 Retry-After cools a host
+    # robots.txt (RFC 9309)
+    robots_agent: str | None = None  # product token for robots.txt groups and <meta name>;
+    #                                  None: the first token of fetch.user_agent
+    robots_ttl: float = 24 * 3600.0  # a cached robots.txt is fetched again after this
+    robots_tries: int = 5  # an unreachable robots.txt (5xx, network) gives up its host after
+    robots_backoff: float = 10.0  # wait before trying it again; doubles each time, jittered
+    robots_max_backoff: float = 300.0
+    max_crawl_delay: float = 30.0  # a larger Crawl-delay is cut to this
+    # page-level directives: <meta name="robots">, <meta name="AGENT">, X-Robots-Tag
+    noindex: Literal["obey", "ignore"] = "obey"  # obey: keep no title, text or body
+    nofollow: Literal["obey", "ignore"] = "obey"  # obey: follow none of the page's links
+    rel_nofollow: Literal["follow", "skip"] = "follow"  # <a rel="nofollow"> is a ranking hint
+    # adaptive throttling: a host's delay moves towards latency / target_concurrency
+    adaptive: bool = False
+    target_concurrency: float = 1.0  # requests the server should be handling at once
+    max_delay: float = 60.0  # the most adaptive throttling slows a host down to
 
     def rule_for(self, host: str) -> tuple[int, float]:
         """(concurrency, delay) for `host`: the first matching rule, else the defaults."""
@@ -537,6 +553,23 @@ def _string(doc: _Doc, path: KeyPath, value: Any) -> str:
     return value
 
 
+def _product_token(doc: _Doc, path: KeyPath, value: Any) -> str:
+    """A robots.txt product token (RFC 9309 §2.2.1): letters, '_' and '-'."""
+    text = _string(doc, path, value).strip()
+    if not re.fullmatch(r"[A-Za-z_-]+", text):
+        raise doc.error(path, f"expected a product token of letters, '_' and '-' (like "
+                              f"'mybot'), got {value!r}")
+    return text
+
+
+def _positive_number(doc: _Doc, path: KeyPath, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise doc.error(path, f"expected a number, got {_show(value)}")
+    if not value > 0 or value == float("inf"):
+        raise doc.error(path, f"must be a number greater than 0, got {_show(value)}")
+    return float(value)
+
+
 def _path_string(doc: _Doc, path: KeyPath, value: Any) -> str:
     return _string(doc, path, os.fspath(value) if isinstance(value, os.PathLike) else value)
 
@@ -786,6 +819,18 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "per_host_delay": _duration(positive=False),
         "hosts": _host_rules,
         "max_retry_after": _duration(positive=True),
+        "robots_agent": _optional(_product_token),
+        "robots_ttl": _duration(positive=True),
+        "robots_tries": _integer(1),
+        "robots_backoff": _duration(positive=True),
+        "robots_max_backoff": _duration(positive=True),
+        "max_crawl_delay": _duration(positive=False),
+        "noindex": _choice("obey", "ignore"),
+        "nofollow": _choice("obey", "ignore"),
+        "rel_nofollow": _choice("follow", "skip"),
+        "adaptive": _boolean,
+        "target_concurrency": _positive_number,
+        "max_delay": _duration(positive=True),
     }),
     "fetch": (FetchConfig, {
         "concurrency": _integer(1),

@@ -33,7 +33,14 @@ from crawler.retries import (
     backoff_delay,
     parse_retry_after,
 )
-from crawler.robots import RobotsRules, fetch_robots
+from crawler.robots import (
+    PageDirectives,
+    RobotsRules,
+    directives_for,
+    fetch_robots,
+    robots_agent,
+    unfollowed,
+)
 from crawler.scheduler import Scheduler
 from crawler.sitemaps import SITEMAP, Sitemaps
 from crawler.spider import ConfigSpider, Spider, iterate
@@ -44,6 +51,7 @@ from crawler.storage import PageRecord, Store, headers_json, iso_time
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish after a stop
+PAGE_REDIRECTS = 9  # what aiohttp's default (10) followed before fetch took max_redirects
 
 
 @dataclass(slots=True)
@@ -212,8 +220,6 @@ class Crawler:
     async def _robots(self, host_key: str) -> RobotsRules:
         assert self._fetcher is not None
         rules = await fetch_robots(self._fetcher, host_key)
-        if rules.disallow_all:
-            log.warning("%s: %s; not crawling this host", host_key, rules.reason)
         self._sitemaps.robots_known(host_key, rules)
         return rules
 
@@ -259,35 +265,54 @@ class Crawler:
             return False
         fetched_at = time.time()
         try:
-            response = await self._fetcher.fetch(request)
+            response = await self._fetcher.fetch(request, max_redirects=PAGE_REDIRECTS)
         except FetchError as exc:
+            if exc.kind == "timeout":
+                self.scheduler.observe(request, self.config.fetch.timeout, None)
             if exc.kind in RETRYABLE_KINDS and self._retry(request, str(exc)):
                 return False
             self._error(request, exc.kind, _attempts(request, str(exc)), tries=request.tries + 1)
             self.scheduler.frontier.failed(request)
             return False
+        self.scheduler.observe(request, response.elapsed, response.status)
         if response.status in self.config.fetch.retry_statuses and self._retry(
                 request, f"HTTP {response.status}", _retry_after(response)):
             return False
         parsed = await self._parse(response)
+        robots = directives_for(response, robots_agent(self.config), self.config.politeness)
         calls_back = response.status < 400 and response.status != 304  # 304: no body to read
         outcome = await self._callback(response) if calls_back else _Outcome()
-        text, markdown = await self._render(response) if parsed else (None, None)
-        page_id = self._store.add_page(self._record(response, fetched_at, text, markdown))
+        text, markdown = (await self._render(response) if parsed and not robots.noindex
+                          else (None, None))
+        page_id = self._store.add_page(self._record(response, fetched_at, text, markdown,
+                                                    noindex=robots.noindex))
         self.scheduler.frontier.done(request)  # in the same transaction as the page
-        self._count_page(response)
+        self._count_page(response, noindex=robots.noindex)
         if response.status >= 400:
             self._error(request, "http", _attempts(request, f"HTTP {response.status}"),
                         status=response.status, tries=request.tries + 1)
         for item in outcome.items:
             self._store.add_item(item.type, item.data, page_id=page_id, url=response.url)
         self.stats.items += len(outcome.items)
-        for new in outcome.requests:
-            self.scheduler.schedule(new, parent=request)
-        for url in outcome.urls:
-            self.scheduler.schedule_url(url, request)
+        self._follow(request, response, outcome, robots)
         await self._store.maybe_flush()
         return True
+
+    def _follow(self, request: Request, response: Response, outcome: _Outcome,
+                robots: PageDirectives) -> None:
+        """Hand the callback's requests to the scheduler, except those robots directives forbid."""
+        skip = unfollowed(response.parsed_page, robots,
+                          rel_nofollow=self.config.politeness.rel_nofollow)
+        for new in outcome.requests:
+            if skip is not None and skip(new.url):
+                self.scheduler.dropped["nofollow"] += 1
+            else:
+                self.scheduler.schedule(new, parent=request)
+        for url in outcome.urls:
+            if skip is not None and skip(url):
+                self.scheduler.dropped["nofollow"] += 1
+            else:
+                self.scheduler.schedule_url(url, request)
 
     def _retry(self, request: Request, reason: str, retry_after: float | None = None) -> bool:
         """Schedule another attempt if tries remain; False when they are used up."""
@@ -364,7 +389,8 @@ class Crawler:
                             "expected a dict, an Item, a Request or a URL string")
 
     def _record(self, response: Response, fetched_at: float, text: str | None,
-                markdown: str | None) -> PageRecord:
+                markdown: str | None, *, noindex: bool = False) -> PageRecord:
+        """The page row; a noindex page keeps no title or body (nor text: see `_process`)."""
         store, page, request = self.config.store, response.parsed_page, response.request
         links = page.links if page and store.links else ()
         return PageRecord(
@@ -373,11 +399,11 @@ class Crawler:
             size=len(response.body), fetched_at=iso_time(fetched_at),
             content_type=response.content_type,
             encoding=response.encoding if page else None,
-            title=page.title if page else None, text=text, markdown=markdown,
+            title=page.title if page and not noindex else None, text=text, markdown=markdown,
             referrer=request.referrer,
             elapsed_ms=round(response.elapsed * 1000, 2),
             request_headers=headers_json((response.request_headers or {}).items()),
-            body=response.body if store.body else None, links=links,
+            body=response.body if store.body and not noindex else None, links=links,
             **self._version(response),
         )
 
@@ -390,8 +416,9 @@ class Crawler:
             change = recrawl.change(response.status, body_hash or "", last)
         return {"content_hash": body_hash, "change": change}
 
-    def _count_page(self, response: Response) -> None:
+    def _count_page(self, response: Response, *, noindex: bool) -> None:
         self.stats.pages += 1
+        self.stats.noindex += noindex
         self.stats.bytes += len(response.body)
         self.stats.by_status[response.status] += 1
 

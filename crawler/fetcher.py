@@ -52,10 +52,12 @@ class Fetcher:
             self._session = None
 
     async def fetch(self, request: Request, *, max_body_size: int | None = None,
-                    truncate: bool = False) -> Response:
+                    truncate: bool = False, max_redirects: int = 0) -> Response:
         """GET `request.url`; raises FetchError (with its `kind`) when no response came.
 
         A body over the size limit raises TooLargeError, or with `truncate` is cut there.
+        `max_redirects` 0 returns a redirect as it is; n > 0 follows up to n of
+        them and raises FetchError (kind `redirect`) on one more.
         """
         if self._session is None:
             raise RuntimeError("Fetcher is not open")
@@ -63,7 +65,10 @@ class Fetcher:
         try:
             # Canonical URLs are already encoded: spare aiohttp a re-parse and re-quote.
             url = URL(request.url, encoded=True)
-            async with self._session.get(url, headers=request.headers) as resp:
+            # aiohttp raises on its max_redirects-th redirect, so it follows one fewer.
+            async with self._session.get(url, headers=request.headers,
+                                         allow_redirects=max_redirects > 0,
+                                         max_redirects=max_redirects + 1) as resp:
                 limit = max_body_size or self.config.max_body_size
                 body = await _read_body(resp, limit, truncate=truncate)
                 return _response(request, resp, body, time.monotonic() - started)

@@ -99,6 +99,18 @@ def extract_links(tree: LexborHTMLParser, base: str) -> list[Link]:
     return links
 
 
+def robots_meta(tree: LexborHTMLParser) -> list[tuple[str, str]]:
+    """(name, content) of each `<meta name content>` in the head, where robots directives live.
+
+    Only the head is searched: a few nodes instead of the whole document.
+    """
+    root = tree.head or tree.root
+    if root is None:
+        return []
+    return [(node.attributes.get("name") or "", node.attributes.get("content") or "")
+            for node in css(root, "meta[name][content]")]
+
+
 def visible_text(tree: LexborHTMLParser) -> str:
     """The page's readable text, one text run per line. Mutates (strips) the tree."""
     tree.strip_tags(_INVISIBLE)

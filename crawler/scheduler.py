@@ -26,7 +26,7 @@ from crawler.config import CrawlConfig
 from crawler.frontier import Frontier, MemoryFrontier
 from crawler.models import SITEMAP, Request
 from crawler.politeness import HostSlot, Politeness
-from crawler.robots import RobotsRules
+from crawler.robots import RobotsRules, robots_agent
 
 RobotsLoader = Callable[[str], Awaitable[RobotsRules]]
 
@@ -204,6 +204,10 @@ class Scheduler:
         self._offer(host, slot)
         self._wake.set()
 
+    def observe(self, request: Request, latency: float, status: int | None) -> None:
+        """The response to `request` took `latency` seconds (status None: it timed out)."""
+        self.politeness.observe(urls.host_key(request.url), latency, status)
+
     def retry(self, request: Request, delay: float, *, cool_host: float | None = None) -> None:
         """Put `request` back into the frontier after `delay` seconds; no worker waits for it.
 
@@ -280,7 +284,7 @@ class Scheduler:
             if not slot.ready(now):
                 self._offer(host, slot)   # its time moved on; put it back where it belongs
                 continue
-            if self._robots is not None and slot.robots is None:
+            if self._robots is not None and slot.robots_due(now):
                 self._load_robots(host, slot)  # the host comes back once its rules are known
                 continue
             request = self.frontier.pop(host)
@@ -322,7 +326,7 @@ class Scheduler:
 
     @property
     def _agent(self) -> str:
-        return self.config.fetch.user_agent
+        return robots_agent(self.config)
 
     def _load_robots(self, host: str, slot: HostSlot) -> None:
         slot.robots_pending = True
@@ -333,17 +337,13 @@ class Scheduler:
     async def _fetch_robots(self, host: str, slot: HostSlot) -> None:
         assert self._robots is not None
         started = time.monotonic()
+        rules = RobotsRules(None)  # cancelled or a bug: no rules rather than a stuck host
         try:
-            slot.robots = await self._robots(host)
+            rules = await self._robots(host)
         finally:
-            if slot.robots is None:  # cancelled or a bug: no rules rather than a stuck host
-                slot.robots = RobotsRules(None)
             slot.robots_pending = False
-        delay = slot.robots.crawl_delay(self._agent)
-        if delay is not None and delay > slot.delay:
-            slot.delay = delay
-        # robots.txt was a request to this host too: the delay counts from it.
-        slot.next_at = max(slot.next_at, started + slot.delay)
+            self.politeness.robots_fetched(host, rules, agent=self._agent, started=started,
+                                           now=time.monotonic())
         self._offer(host, slot)
 
     def _refuse(self, request: Request, reason: str) -> None:
@@ -359,6 +359,8 @@ class Scheduler:
 
     async def _sleep(self) -> None:
         """Wait for a wake-up (new work, a freed slot, a stop) or the next host's ready time."""
+        if self.finished_all:  # the last pending requests were refused: nothing will wake us
+            return
         timeout = None if self.stop_reason else self._time_to_next_event()
         self._wake.clear()
         if timeout == 0.0:

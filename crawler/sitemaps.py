@@ -99,10 +99,10 @@ class Sitemaps:
 
     def robots_known(self, host: str, rules: RobotsRules) -> None:
         """`host`'s robots.txt arrived: schedule the sitemaps it names, else /sitemap.xml."""
-        if host not in self._waiting:
-            return
+        if host not in self._waiting or rules.unreachable:
+            return  # unreachable for now: wait for the robots.txt that will be tried again
         self._waiting.discard(host)
-        if rules.disallow_all:  # unreachable robots.txt: the host is not crawled at all
+        if rules.disallow_all:
             return
         robots_url = f"{host}/robots.txt"
         named = list(rules.parser.sitemaps) if rules.parser is not None else []

@@ -29,6 +29,7 @@ class CrawlStats:
     errors: int = 0
     items: int = 0
     retries: int = 0
+    noindex: int = 0  # pages stored without title, text and body (robots noindex)
     bytes: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
     errors_by_kind: Counter[str] = field(default_factory=Counter)
@@ -47,7 +48,7 @@ class CrawlStats:
         return {
             "status": self.status, "stop_reason": self.stop_reason, "pages": self.pages,
             "errors": self.errors, "items": self.items, "retries": self.retries,
-            "bytes": self.bytes,
+            "noindex": self.noindex, "bytes": self.bytes,
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "errors_by_kind": dict(self.errors_by_kind), "dropped": dict(self.dropped),
             "sitemaps": dict(self.sitemaps),

@@ -181,6 +181,53 @@ def test_every_section_is_read_with_durations_sizes_and_patterns(tmp_path: Path)
     assert config.store == StoreConfig(body=False, text=True, links=False)
 
 
+def test_robots_settings_are_read_with_their_defaults(tmp_path: Path) -> None:
+    default = PolitenessConfig()
+    assert (default.robots_agent, default.robots_ttl, default.robots_tries,
+            default.robots_backoff, default.robots_max_backoff,
+            default.max_crawl_delay) == (None, 86400.0, 5, 10.0, 300.0, 30.0)
+    path = write(tmp_path, """
+        start_urls: ["https://x.example/"]
+        politeness:
+          robots_agent: My_Bot-x
+          robots_ttl: 1h
+          robots_tries: 2
+          robots_backoff: 500ms
+          robots_max_backoff: 1m
+          max_crawl_delay: 0
+    """)
+    politeness = load_config(path).politeness
+    assert (politeness.robots_agent, politeness.robots_ttl, politeness.robots_tries,
+            politeness.robots_backoff, politeness.robots_max_backoff,
+            politeness.max_crawl_delay) == ("My_Bot-x", 3600.0, 2, 0.5, 60.0, 0.0)
+
+
+def test_page_directive_settings_are_read_with_their_defaults(tmp_path: Path) -> None:
+    default = PolitenessConfig()
+    assert (default.noindex, default.nofollow, default.rel_nofollow) == (
+        "obey", "obey", "follow")
+    path = write(tmp_path, """
+        start_urls: ["https://x.example/"]
+        politeness: {noindex: Ignore, nofollow: ignore, rel_nofollow: skip}
+    """)
+    politeness = load_config(path).politeness
+    assert (politeness.noindex, politeness.nofollow, politeness.rel_nofollow) == (
+        "ignore", "ignore", "skip")
+
+
+def test_adaptive_throttling_settings_are_read_with_their_defaults(tmp_path: Path) -> None:
+    default = PolitenessConfig()
+    assert (default.adaptive, default.target_concurrency, default.max_delay) == (
+        False, 1.0, 60.0)
+    path = write(tmp_path, """
+        start_urls: ["https://x.example/"]
+        politeness: {adaptive: true, target_concurrency: 2, max_delay: 10s}
+    """)
+    politeness = load_config(path).politeness
+    assert (politeness.adaptive, politeness.target_concurrency, politeness.max_delay) == (
+        True, 2.0, 10.0)
+
+
 def test_null_means_unlimited_for_optional_limits(tmp_path: Path) -> None:
     path = write(tmp_path, """
         start_urls: ["https://x.example/"]
@@ -554,6 +601,46 @@ ERRORS = {
     "robots_txt_off": ("""
         politeness: {robots_txt: off}
     """, "1: politeness.robots_txt: expected one of obey, ignore; got 'off'"),
+    "robots_agent": ("""
+        politeness:
+          robots_agent: "crawler/0.1"
+    """, "2: politeness.robots_agent: expected a product token of letters, '_' and '-' (like "
+         "'mybot'), got 'crawler/0.1'"),
+    "robots_tries": ("""
+        politeness: {robots_tries: 0}
+    """, "1: politeness.robots_tries: must be at least 1, got 0"),
+    "robots_backoff": ("""
+        politeness:
+          robots_backoff: 0s
+    """, "2: politeness.robots_backoff: must be greater than 0, got '0s'"),
+    "robots_ttl": ("""
+        politeness:
+          robots_ttl: -1
+    """, "2: politeness.robots_ttl: a duration cannot be negative, got -1; expected a number "
+         "of seconds or a duration like '30s', '30m', '2h', '1h30m', '500ms' "
+         "(units ms, s, m, h, d)"),
+    "noindex": ("""
+        politeness:
+          noindex: false
+    """, "2: politeness.noindex: expected one of obey, ignore; got false"),
+    "rel_nofollow": ("""
+        politeness: {rel_nofollow: obey}
+    """, "1: politeness.rel_nofollow: expected one of follow, skip; got 'obey'"),
+    "adaptive": ("""
+        politeness: {adaptive: yes}
+    """, "1: politeness.adaptive: expected true/false, got 'yes'"),
+    "target_concurrency_zero": ("""
+        politeness:
+          target_concurrency: 0
+    """, "2: politeness.target_concurrency: must be a number greater than 0, got 0"),
+    "target_concurrency_text": ("""
+        politeness:
+          target_concurrency: lots
+    """, "2: politeness.target_concurrency: expected a number, got 'lots'"),
+    "max_delay": ("""
+        politeness:
+          max_delay: 0
+    """, "2: politeness.max_delay: must be greater than 0, got 0"),
     "host_rule_unknown_key": ("""
         politeness:
           hosts:

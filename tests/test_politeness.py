@@ -167,6 +167,22 @@ async def test_robots_txt_is_obeyed_when_configured(site_server, out_db) -> None
     assert "/public" in server.paths
 
 
+async def test_a_crawl_whose_last_urls_are_refused_by_robots_ends_at_once(site_server,
+                                                                          out_db) -> None:
+    # Refusing is the crawl's last act: nothing is in flight to wake the scheduler after it.
+    server = site_server({
+        "/robots.txt": Page("User-agent: *\nDisallow: /private\n", content_type="text/plain"),
+        "/": html_page("Home", links=["/private"]),
+    })
+
+    stats = await crawl(config=make_config([server.url("/")], politeness={"robots_txt": "obey"}),
+                        output=out_db)
+
+    assert stats.duration < 5.0  # not the 60 s max_duration
+    assert stats.dropped["robots"] == 1
+    assert server.paths == ["/robots.txt", "/"]
+
+
 async def test_delayed_chain_is_fetched_in_order(site_server, out_db) -> None:
     # a single chain can only advance one page per delay: the crawl must not end early
     server = site_server(chain_site(5))

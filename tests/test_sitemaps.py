@@ -76,6 +76,22 @@ async def test_pages_listed_only_in_a_sitemap_are_crawled(site_server, out_db) -
     assert stats.sitemaps == {"fetched": 1, "urls": 2, "scheduled": 2}
 
 
+async def test_sitemaps_are_read_once_an_unreachable_robots_txt_answers(site_server,
+                                                                      out_db) -> None:
+    server = site_server(lambda s: {
+        "/": html_page("Home"),
+        "/robots.txt": [(503, "down"), robots(f"Sitemap: {s.base}/maps/pages.xml")],
+        "/maps/pages.xml": xml(urlset(s.base, ["/hidden/0"])),
+        **hidden(1),
+    })
+
+    await crawl(config=sitemap_config(server, politeness={
+        "robots_backoff": 0.05, "robots_max_backoff": 0.1}), output=out_db)
+
+    assert server.paths.count("/robots.txt") == 2
+    assert crawled(out_db, server) == {"/", "/hidden/0"}
+
+
 async def test_sitemaps_are_off_by_default(site_server, out_db) -> None:
     server = site_server(lambda s: {
         "/": html_page("Home"),
