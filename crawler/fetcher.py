@@ -98,7 +98,8 @@ class Fetcher:
         with _client_errors(started):
             resp = await self._session.get(URL(request.url, encoded=True),
                                            headers=request.headers,
-                                           allow_redirects=True, max_redirects=max_redirects)
+                                           allow_redirects=True,
+                                           max_redirects=max_redirects + 1)  # see fetch()
         try:
             yield BodyStream(resp, started)
         finally:
