@@ -11,6 +11,9 @@ so a benchmark can check which URLs were fetched and how often::
         entries = server.log_entries()
         server.reset_log()  # before the next run
 
+Extra configuration (``http_extra``, ``server_extra``) lets a benchmark add a
+``map`` or ``location`` blocks, e.g. to serve one template for every path.
+
 ``ensure_nginx()`` installs nginx with apt-get when the binary is missing.
 Standard library only.
 """
@@ -68,12 +71,13 @@ http {{
     keepalive_timeout 65;
     keepalive_requests 1000000;
     gzip off;
-
+{http_extra}
     server {{
         listen {host}:{port};
         server_name _;
         root {root};
         index index.html;
+{server_extra}
     }}
 }}
 """
@@ -172,10 +176,16 @@ def parse_log_line(line: str) -> LogEntry | None:
     return LogEntry(method, uri, int(status), int(size) if size.isdigit() else 0)
 
 
-def render_conf(tmp: Path, root: Path, port: int, host: str = LOOPBACK) -> str:
-    """The nginx.conf text (workers run as root when we are root, to read any dir)."""
+def render_conf(tmp: Path, root: Path, port: int, host: str = LOOPBACK, *,
+                http_extra: str = "", server_extra: str = "") -> str:
+    """The nginx.conf text (workers run as root when we are root, to read any dir).
+
+    ``http_extra`` goes into the ``http`` block (e.g. a ``map``), ``server_extra``
+    into the ``server`` block (e.g. ``location`` blocks).
+    """
     user = "user root;\n" if os.geteuid() == 0 else ""
-    return CONF_TEMPLATE.format(user=user, tmp=tmp, root=root.resolve(), port=port, host=host)
+    return CONF_TEMPLATE.format(user=user, tmp=tmp, root=root.resolve(), port=port, host=host,
+                                http_extra=http_extra, server_extra=server_extra)
 
 
 def _wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -193,12 +203,15 @@ def _wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], timeout
 class NginxServer:
     """nginx serving ``root`` on ``host:port`` for as long as the context lasts."""
 
-    def __init__(self, root: Path, port: int, host: str = LOOPBACK) -> None:
+    def __init__(self, root: Path, port: int, host: str = LOOPBACK, *,
+                 http_extra: str = "", server_extra: str = "") -> None:
         if not host.startswith("127."):
             raise ValueError("NginxServer only listens on loopback (127.0.0.0/8)")
         self.root = Path(root)
         self.port = port
         self.host = host
+        self.http_extra = http_extra
+        self.server_extra = server_extra
         self.tmp: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -223,7 +236,8 @@ class NginxServer:
         binary = ensure_nginx()
         self.tmp = Path(tempfile.mkdtemp(prefix="crawler-bench-nginx-"))
         conf = self.tmp / "nginx.conf"
-        conf.write_text(render_conf(self.tmp, self.root, self.port, self.host))
+        conf.write_text(render_conf(self.tmp, self.root, self.port, self.host,
+                                    http_extra=self.http_extra, server_extra=self.server_extra))
         self.access_log.touch()
         self.proc = subprocess.Popen(
             [binary, "-e", str(self.tmp / "error.log"), "-p", str(self.tmp), "-c", str(conf)],
