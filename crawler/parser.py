@@ -201,7 +201,7 @@ def _joiner(base: str) -> Callable[[str], tuple[str | None, str | None]]:
 
 
 _JOINED: dict[tuple[str, str], tuple[str | None, str | None]] = {}
-_JOINED_MAX = 100_000
+_JOINED_MAX = 16_384
 _HAS_SCHEME = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.\-]*:")
 
 

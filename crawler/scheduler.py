@@ -33,7 +33,7 @@ RobotsLoader = Callable[[str], Awaitable[RobotsRules]]
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def _canonical(url: str) -> tuple[str, str]:
     """(canonical URL, host key); raises urls.Rejected. Cached: links repeat a lot."""
     parsed = urls.parse_url(url)
