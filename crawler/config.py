@@ -130,8 +130,9 @@ class FetchConfig:
     """HTTP settings."""
 
     concurrency: int = 16  # worker tasks
-    timeout: float = 30.0  # seconds, total per request
+    timeout: float = 30.0  # seconds, total per request, body included
     connect_timeout: float = 10.0
+    read_timeout: float = 15.0  # seconds without a byte (headers or body) before giving up
     max_body_size: int = 10 * 1024 * 1024
     user_agent: str = DEFAULT_USER_AGENT
     headers: tuple[tuple[str, str], ...] = ()
@@ -771,6 +772,7 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "concurrency": _integer(1),
         "timeout": _duration(positive=True),
         "connect_timeout": _duration(positive=True),
+        "read_timeout": _duration(positive=True),
         "max_body_size": _size(1),
         "user_agent": _string,
         "headers": _headers,

@@ -37,8 +37,11 @@ class Fetcher:
         headers.setdefault("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
         self._session = aiohttp.ClientSession(
             connector=connector, headers=headers, cookie_jar=aiohttp.DummyCookieJar(),
+            # sock_read bounds each wait for bytes (a server that never answers);
+            # total bounds the whole request, body included (one that dribbles).
             timeout=aiohttp.ClientTimeout(total=config.timeout,
-                                          sock_connect=config.connect_timeout),
+                                          sock_connect=config.connect_timeout,
+                                          sock_read=config.read_timeout),
             auto_decompress=True, raise_for_status=False,
         )
         return self
@@ -67,8 +70,8 @@ class Fetcher:
                 return _response(request, resp, body, time.monotonic() - started)
         except FetchError:
             raise
-        except TimeoutError:
-            raise FetchError(f"timed out after {time.monotonic() - started:.1f}s",
+        except TimeoutError as exc:
+            raise FetchError(self._timed_out(exc, time.monotonic() - started),
                              kind="timeout") from None
         except aiohttp.InvalidURL as exc:
             raise InvalidURLError(f"invalid URL: {exc}") from None
@@ -76,6 +79,16 @@ class Fetcher:
             raise FetchError(f"too many redirects: {exc}", kind="redirect") from None
         except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as exc:
             raise FetchError(_describe(exc), kind="connection") from None
+
+    def _timed_out(self, exc: TimeoutError, elapsed: float) -> str:
+        """Which of the three timeouts fired, for the errors row."""
+        config = self.config
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return f"connect timed out after {config.connect_timeout:g}s"
+        if isinstance(exc, aiohttp.SocketTimeoutError):
+            return f"read timed out: no data for {config.read_timeout:g}s"
+        return f"timed out after {elapsed:.1f}s (fetch.timeout {config.timeout:g}s)"
+
 
 async def _read_body(resp: aiohttp.ClientResponse, limit: int, *, truncate: bool) -> bytes:
     """The body, never reading past `limit` bytes."""
