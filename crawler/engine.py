@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.config import CrawlConfig, apply_overrides, config_from_dict
-from crawler.errors import FetchError
+from crawler.errors import FetchError, TooLargeError
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier, MemoryFrontier
 from crawler.markdown import html_to_markdown
@@ -181,6 +181,8 @@ class Crawler:
         fetched_at = time.time()
         try:
             response = await self._fetcher.fetch(request)
+        except TooLargeError as exc:
+            return await self._too_large(request, exc, fetched_at)
         except FetchError as exc:
             if exc.kind in RETRYABLE_KINDS and self._retry(request, str(exc)):
                 return False
@@ -192,7 +194,8 @@ class Crawler:
         parsed = await self._parse(response)
         outcome = await self._callback(response) if response.status < 400 else _Outcome()
         text, markdown = await self._render(response) if parsed else (None, None)
-        page_id = self._store.add_page(self._record(response, fetched_at, text, markdown))
+        body = response.body if self.config.store.body else None
+        page_id = self._store.add_page(self._record(response, fetched_at, text, markdown, body))
         self._count_page(response)
         if response.status >= 400:
             self._error(request, "http", _attempts(request, f"HTTP {response.status}"),
@@ -204,6 +207,21 @@ class Crawler:
             self.scheduler.schedule(new, parent=request)
         for url in outcome.urls:
             self.scheduler.schedule_url(url, request)
+        await self._store.maybe_flush()
+        return True
+
+    async def _too_large(self, request: Request, exc: TooLargeError, fetched_at: float) -> bool:
+        """Keep what did arrive (status, headers) as a page without a body, and say why."""
+        assert self._store is not None
+        tries = request.tries + 1
+        if exc.response is None:
+            self._error(request, exc.kind, _attempts(request, str(exc)), tries=tries)
+            return False
+        response = exc.response
+        self._store.add_page(self._record(response, fetched_at, None, None, None))
+        self._count_page(response)
+        self._error(request, exc.kind, _attempts(request, str(exc)), status=response.status,
+                    tries=tries)
         await self._store.maybe_flush()
         return True
 
@@ -282,7 +300,7 @@ class Crawler:
                             "expected a dict, an Item, a Request or a URL string")
 
     def _record(self, response: Response, fetched_at: float, text: str | None,
-                markdown: str | None) -> PageRecord:
+                markdown: str | None, body: bytes | None) -> PageRecord:
         store, page, request = self.config.store, response.parsed_page, response.request
         links = page.links if page and store.links else ()
         return PageRecord(
@@ -295,7 +313,7 @@ class Crawler:
             referrer=request.referrer,
             elapsed_ms=round(response.elapsed * 1000, 2),
             request_headers=headers_json((response.request_headers or {}).items()),
-            body=response.body if store.body else None, links=links,
+            body=body, links=links,
         )
 
     def _count_page(self, response: Response) -> None:

@@ -4,11 +4,16 @@
     ├── ConfigError              a bad config file, flag or setting (user error: no traceback)
     ├── SpiderLoadError          `crawler run x.py` could not find or import a Spider
     └── FetchError               one request failed; `kind` says how (stored in errors.kind)
-        ├── TooLargeError        body exceeded fetch.max_body_size
+        ├── TooLargeError        body exceeded fetch.max_body_size (carries the status and headers)
         └── InvalidURLError      a URL that cannot be requested
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crawler.models import Response
 
 
 class CrawlerError(Exception):
@@ -44,7 +49,13 @@ class FetchError(CrawlerError):
 
 
 class TooLargeError(FetchError):
+    """A body over the size limit; `response` holds what did arrive (status, headers, no body)."""
+
     kind = "too_large"
+
+    def __init__(self, message: str, *, response: Response | None = None) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 class InvalidURLError(FetchError):

@@ -56,7 +56,11 @@ class Fetcher:
                     truncate: bool = False) -> Response:
         """GET `request.url`; raises FetchError (with its `kind`) when no response came.
 
-        A body over the size limit raises TooLargeError, or with `truncate` is cut there.
+        A body over the size limit raises TooLargeError (carrying the status and
+        headers), or with `truncate` is cut there. The limit counts bytes after
+        content decoding, and aiohttp decodes gzip, deflate and brotli
+        incrementally under flow control, so a compression bomb stops at the
+        limit too: neither its memory nor its decoding time goes past it.
         """
         if self._session is None:
             raise RuntimeError("Fetcher is not open")
@@ -65,9 +69,13 @@ class Fetcher:
             # Canonical URLs are already encoded: spare aiohttp a re-parse and re-quote.
             url = URL(request.url, encoded=True)
             async with self._session.get(url, headers=request.headers) as resp:
+                response = _response(request, resp)
                 limit = max_body_size or self.config.max_body_size
-                body = await _read_body(resp, limit, truncate=truncate)
-                return _response(request, resp, body, time.monotonic() - started)
+                try:
+                    response.body = await _read_body(resp, response, limit, truncate=truncate)
+                finally:
+                    response.elapsed = time.monotonic() - started
+                return response
         except FetchError:
             raise
         except TimeoutError as exc:
@@ -90,31 +98,43 @@ class Fetcher:
         return f"timed out after {elapsed:.1f}s (fetch.timeout {config.timeout:g}s)"
 
 
-async def _read_body(resp: aiohttp.ClientResponse, limit: int, *, truncate: bool) -> bytes:
-    """The body, never reading past `limit` bytes."""
-    if not truncate and resp.content_length is not None and resp.content_length > limit:
-        raise TooLargeError(f"Content-Length {resp.content_length} exceeds {limit} bytes")
+async def _read_body(resp: aiohttp.ClientResponse, response: Response, limit: int, *,
+                     truncate: bool) -> bytes:
+    """The body, never reading past `limit` (decoded) bytes.
+
+    Leaving early is what bounds an endless body or a bomb: the caller's
+    `async with` then closes the connection instead of reading the rest.
+    """
+    declared = resp.content_length  # of the encoded body, when it is not chunked
+    if not truncate and declared is not None and declared > limit:
+        raise TooLargeError(f"Content-Length {declared} exceeds max_body_size ({limit} bytes)",
+                            response=response)
     chunks: list[bytes] = []
     size = 0
     while chunk := await resp.content.read(_CHUNK):
         size += len(chunk)
         if size > limit:
             if not truncate:
-                raise TooLargeError(f"body exceeds max_body_size ({limit} bytes)")
+                raise TooLargeError(_too_large(resp, limit), response=response)
             chunks.append(chunk[: limit - (size - len(chunk))])
             break
         chunks.append(chunk)
     return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
-def _response(request: Request, resp: aiohttp.ClientResponse, body: bytes,
-              elapsed: float) -> Response:
+def _too_large(resp: aiohttp.ClientResponse, limit: int) -> str:
+    encoding = resp.headers.get("Content-Encoding")
+    decoded = f" once decoded from {encoding}" if encoding else ""
+    return f"body exceeds max_body_size ({limit} bytes){decoded}"
+
+
+def _response(request: Request, resp: aiohttp.ClientResponse) -> Response:
+    """The response as far as the headers: the body and the elapsed time come later."""
     has_type = "Content-Type" in resp.headers
     return Response(
         url=str(resp.url), request=request, status=resp.status, headers=resp.headers,
-        body=body, content_type=resp.content_type if has_type else None,
-        charset=resp.charset, elapsed=elapsed,
-        request_headers=resp.request_info.headers,
+        body=b"", content_type=resp.content_type if has_type else None,
+        charset=resp.charset, request_headers=resp.request_info.headers,
     )
 
 

@@ -98,13 +98,16 @@ def hang(seconds: float = MAX_SECONDS) -> Behaviour:
     return behave
 
 
-def endless(limit: int = 2 * 1024**3, content_type: str = "text/html") -> Behaviour:
-    """A body with no length that goes on until the client leaves (or `limit` bytes)."""
+def endless(limit: int = 2 * 1024**3, *, declare: bool = False,
+            headers: Mapping[str, str] | None = None) -> Behaviour:
+    """A body that goes on until the client leaves (or `limit` bytes); with `declare`
+    its Content-Length says `limit`, else it has none (it ends when the socket does)."""
     chunk = b"<p>" + b"x" * (_CHUNK - 3)
+    extra = {"Content-Type": "text/html", **(headers or {})}
 
     async def behave(_r: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      tally: Tally) -> None:
-        writer.write(head(200, {"Content-Type": content_type}))
+        writer.write(head(200, extra, length=limit if declare else None))
         while tally.sent < limit:
             await _send(writer, tally, chunk)
     return behave
