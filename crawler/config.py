@@ -133,7 +133,8 @@ class FetchConfig:
     timeout: float = 30.0  # seconds, total per request, body included
     connect_timeout: float = 10.0
     read_timeout: float = 15.0  # seconds without a byte (headers or body) before giving up
-    max_body_size: int = 10 * 1024 * 1024
+    max_body_size: int = 10 * 1024 * 1024  # bytes after content decoding
+    max_redirects: int = 10  # hops followed from one request; more is an error
     user_agent: str = DEFAULT_USER_AGENT
     headers: tuple[tuple[str, str], ...] = ()
     parse_in_thread_above: int = 256 * 1024  # bytes
@@ -774,6 +775,7 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "connect_timeout": _duration(positive=True),
         "read_timeout": _duration(positive=True),
         "max_body_size": _size(1),
+        "max_redirects": _integer(0),
         "user_agent": _string,
         "headers": _headers,
         "parse_in_thread_above": _size(0),

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crawler import redirects
 from crawler.config import CrawlConfig, apply_overrides, config_from_dict
-from crawler.errors import FetchError, TooLargeError
+from crawler.errors import FetchError, RedirectError, TooLargeError
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier, MemoryFrontier
 from crawler.markdown import html_to_markdown
@@ -151,6 +152,9 @@ class Crawler:
 
     def _refused(self, request: Request, reason: str) -> None:
         self._error(request, "robots", reason)
+        if request.redirects:  # say where the chain was going, under the URL it began at
+            self._error(request, "redirect", redirects.describe(request.redirects, request.url)
+                        + ": refused by robots.txt", url=redirects.origin(request))
 
     def _progress(self) -> Progress:
         sched = self.scheduler
@@ -191,6 +195,8 @@ class Crawler:
         if response.status in self.config.fetch.retry_statuses and self._retry(
                 request, f"HTTP {response.status}", _retry_after(response)):
             return False
+        if redirects.is_redirect(response.status):
+            return await self._redirected(request, response, fetched_at)
         parsed = await self._parse(response)
         outcome = await self._callback(response) if response.status < 400 else _Outcome()
         text, markdown = await self._render(response) if parsed else (None, None)
@@ -224,6 +230,42 @@ class Crawler:
                     tries=tries)
         await self._store.maybe_flush()
         return True
+
+    async def _redirected(self, request: Request, response: Response, fetched_at: float) -> bool:
+        """Store the 3xx as a page of its own (no body), then follow it as the next hop.
+
+        Returns False: a hop is a row in `pages` but not a page towards
+        limits.max_pages, so a site that redirects every link still yields
+        that many real pages.
+        """
+        assert self._store is not None
+        self._store.add_page(self._record(response, fetched_at, None, None, None))
+        self._count_page(response)
+        try:
+            hop = redirects.next_hop(request, response, self.config.fetch.max_redirects)
+        except RedirectError as exc:
+            self._error(request, exc.kind, str(exc), status=response.status,
+                        url=redirects.origin(request))
+        else:
+            reason = self._schedule_hop(hop)
+            if reason is not None:
+                self._error(request, "redirect", redirects.describe(hop.redirects, hop.url)
+                            + f": not followed ({reason})", status=response.status,
+                            url=redirects.origin(request))
+        await self._store.maybe_flush()
+        return False
+
+    def _schedule_hop(self, hop: Request) -> str | None:
+        """Schedule the next hop like a link; the drop reason when it is not taken.
+
+        A target already seen is not an error: its page is in the database,
+        and this 3xx row's Location leads to it.
+        """
+        before = self.scheduler.dropped.copy()
+        if self.scheduler.schedule(hop):
+            return None
+        reason = next(iter(self.scheduler.dropped - before), "dropped")
+        return None if reason == "duplicate" else reason
 
     def _retry(self, request: Request, reason: str, retry_after: float | None = None) -> bool:
         """Schedule another attempt if tries remain; False when they are used up."""
@@ -313,7 +355,7 @@ class Crawler:
             referrer=request.referrer,
             elapsed_ms=round(response.elapsed * 1000, 2),
             request_headers=headers_json((response.request_headers or {}).items()),
-            body=body, links=links,
+            body=body, links=links, redirects=redirects.to_json(request.redirects),
         )
 
     def _count_page(self, response: Response) -> None:
@@ -322,9 +364,9 @@ class Crawler:
         self.stats.by_status[response.status] += 1
 
     def _error(self, request: Request, kind: str, message: str, *, status: int | None = None,
-               tb: str | None = None, tries: int = 1) -> None:
+               tb: str | None = None, tries: int = 1, url: str | None = None) -> None:
         assert self._store is not None
-        self._store.add_error(request.url, kind, message, status=status, traceback=tb,
+        self._store.add_error(url or request.url, kind, message, status=status, traceback=tb,
                               tries=tries, depth=request.depth, referrer=request.referrer)
         self.stats.errors += 1
         self.stats.errors_by_kind[kind] += 1

@@ -5,6 +5,7 @@
     ├── SpiderLoadError          `crawler run x.py` could not find or import a Spider
     └── FetchError               one request failed; `kind` says how (stored in errors.kind)
         ├── TooLargeError        body exceeded fetch.max_body_size (carries the status and headers)
+        ├── RedirectError        a redirect that is not followed: a loop, too many hops, no Location
         └── InvalidURLError      a URL that cannot be requested
 """
 
@@ -56,6 +57,10 @@ class TooLargeError(FetchError):
     def __init__(self, message: str, *, response: Response | None = None) -> None:
         super().__init__(message)
         self.response = response
+
+
+class RedirectError(FetchError):
+    kind = "redirect"
 
 
 class InvalidURLError(FetchError):

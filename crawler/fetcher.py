@@ -53,8 +53,12 @@ class Fetcher:
             self._session = None
 
     async def fetch(self, request: Request, *, max_body_size: int | None = None,
-                    truncate: bool = False) -> Response:
+                    truncate: bool = False, max_redirects: int = 0) -> Response:
         """GET `request.url`; raises FetchError (with its `kind`) when no response came.
+
+        With `max_redirects` 0 (the engine's way) a 3xx comes back as it is, for
+        the caller to follow hop by hop; above 0 aiohttp follows up to that many
+        (robots.txt, sitemaps) and more is a FetchError of kind `redirect`.
 
         A body over the size limit raises TooLargeError (carrying the status and
         headers), or with `truncate` is cut there. The limit counts bytes after
@@ -68,7 +72,9 @@ class Fetcher:
         try:
             # Canonical URLs are already encoded: spare aiohttp a re-parse and re-quote.
             url = URL(request.url, encoded=True)
-            async with self._session.get(url, headers=request.headers) as resp:
+            async with self._session.get(url, headers=request.headers,
+                                         allow_redirects=max_redirects > 0,
+                                         max_redirects=max_redirects) as resp:
                 response = _response(request, resp)
                 limit = max_body_size or self.config.max_body_size
                 try:

@@ -38,6 +38,9 @@ class Request:
     dont_filter: bool = False  # bypass deduplication (still scoped)
     tries: int = 0  # failed attempts so far (retries are scheduled by the engine)
     failures: tuple[str, ...] = ()  # why each failed attempt failed
+    # The redirects that led here, as (status, URL that answered it) hops; plain
+    # data so a frontier can store it. Set by the engine when it follows a 3xx.
+    redirects: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(slots=True, frozen=True)

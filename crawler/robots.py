@@ -21,6 +21,7 @@ from crawler.models import Request
 log = logging.getLogger(__name__)
 
 MAX_ROBOTS_SIZE = 500 * 1024
+MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 §2.3.1.2: follow at least five
 MAX_CRAWL_DELAY = 30.0  # seconds: a Crawl-delay above this is capped, not obeyed blindly
 
 
@@ -49,7 +50,7 @@ async def fetch_robots(fetcher: Fetcher, host_key: str) -> RobotsRules:
     url = f"{host_key}/robots.txt"
     try:
         response = await fetcher.fetch(Request(url), max_body_size=MAX_ROBOTS_SIZE,
-                                       truncate=True)
+                                       truncate=True, max_redirects=MAX_ROBOTS_REDIRECTS)
     except FetchError as exc:
         return RobotsRules(None, disallow_all=True, reason=f"robots.txt unreachable: {exc}")
     if 400 <= response.status < 500:

@@ -227,6 +227,8 @@ class Scheduler:
             if request is not None:
                 await self.queue.put(request)
                 continue
+            if self.finished_all:
+                continue  # robots.txt refused the last request: nothing will wake us
             await self._sleep()
         if self.stop_reason is None:
             self.stop_reason = "complete"
