@@ -153,6 +153,9 @@ class StoreConfig:
     text: bool = True
     links: bool = True
     markdown: bool = False  # Markdown of the main content, for search and language models
+    # Responses that are not HTML: a row without the body (never read), the body
+    # kept (not parsed), or no row at all.
+    non_html: Literal["metadata", "body", "skip"] = "metadata"
 
 
 @_frozen
@@ -785,7 +788,8 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "max_backoff": _duration(positive=True),
     }),
     "store": (StoreConfig, {"body": _boolean, "text": _boolean, "links": _boolean,
-                             "markdown": _boolean}),
+                             "markdown": _boolean,
+                             "non_html": _choice("metadata", "body", "skip")}),
 }
 
 _TOP_KEYS: dict[str, Validator] = {

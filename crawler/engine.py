@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler import redirects
+from crawler import content, redirects
 from crawler.config import CrawlConfig, apply_overrides, config_from_dict
 from crawler.errors import FetchError, RedirectError, TooLargeError
 from crawler.fetcher import Fetcher
@@ -184,7 +184,7 @@ class Crawler:
         self.scheduler.started(request)
         fetched_at = time.time()
         try:
-            response = await self._fetcher.fetch(request)
+            response = await self._fetcher.fetch(request, want_body=self._wants_body)
         except TooLargeError as exc:
             return await self._too_large(request, exc, fetched_at)
         except FetchError as exc:
@@ -197,10 +197,13 @@ class Crawler:
             return False
         if redirects.is_redirect(response.status):
             return await self._redirected(request, response, fetched_at)
+        if self.config.store.non_html == "skip" and not response.is_html:
+            return self._skipped(request, response)
         parsed = await self._parse(response)
         outcome = await self._callback(response) if response.status < 400 else _Outcome()
         text, markdown = await self._render(response) if parsed else (None, None)
-        body = response.body if self.config.store.body else None
+        body = content.stored_body(response, keep=self.config.store.body,
+                                   non_html=self.config.store.non_html)
         page_id = self._store.add_page(self._record(response, fetched_at, text, markdown, body))
         self._count_page(response)
         if response.status >= 400:
@@ -215,6 +218,19 @@ class Crawler:
             self.scheduler.schedule_url(url, request)
         await self._store.maybe_flush()
         return True
+
+    def _wants_body(self, response: Response) -> bool:
+        """Read a body only when it may be kept: never a redirect's, HTML's or as configured."""
+        return not redirects.is_redirect(response.status) and content.body_wanted(
+            response.content_type, self.config.store.non_html)
+
+    def _skipped(self, request: Request, response: Response) -> bool:
+        """store.non_html: skip. No page row, but counted, and an error status still recorded."""
+        self.stats.dropped["non_html"] += 1
+        if response.status >= 400:
+            self._error(request, "http", _attempts(request, f"HTTP {response.status}"),
+                        status=response.status, tries=request.tries + 1)
+        return False
 
     async def _too_large(self, request: Request, exc: TooLargeError, fetched_at: float) -> bool:
         """Keep what did arrive (status, headers) as a page without a body, and say why."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 import aiohttp
@@ -53,7 +54,8 @@ class Fetcher:
             self._session = None
 
     async def fetch(self, request: Request, *, max_body_size: int | None = None,
-                    truncate: bool = False, max_redirects: int = 0) -> Response:
+                    truncate: bool = False, max_redirects: int = 0,
+                    want_body: Callable[[Response], bool] | None = None) -> Response:
         """GET `request.url`; raises FetchError (with its `kind`) when no response came.
 
         With `max_redirects` 0 (the engine's way) a 3xx comes back as it is, for
@@ -65,6 +67,10 @@ class Fetcher:
         content decoding, and aiohttp decodes gzip, deflate and brotli
         incrementally under flow control, so a compression bomb stops at the
         limit too: neither its memory nor its decoding time goes past it.
+
+        `want_body(response)` sees the status and headers first; when it says
+        no, the response comes back with an empty body, which was never read
+        (the connection is closed rather than drained).
         """
         if self._session is None:
             raise RuntimeError("Fetcher is not open")
@@ -76,6 +82,9 @@ class Fetcher:
                                          allow_redirects=max_redirects > 0,
                                          max_redirects=max_redirects) as resp:
                 response = _response(request, resp)
+                if want_body is not None and not want_body(response):
+                    response.elapsed = time.monotonic() - started
+                    return response
                 limit = max_body_size or self.config.max_body_size
                 try:
                     response.body = await _read_body(resp, response, limit, truncate=truncate)
@@ -136,7 +145,7 @@ def _too_large(resp: aiohttp.ClientResponse, limit: int) -> str:
 
 def _response(request: Request, resp: aiohttp.ClientResponse) -> Response:
     """The response as far as the headers: the body and the elapsed time come later."""
-    has_type = "Content-Type" in resp.headers
+    has_type = bool(resp.headers.get("Content-Type", "").strip())
     return Response(
         url=str(resp.url), request=request, status=resp.status, headers=resp.headers,
         body=b"", content_type=resp.content_type if has_type else None,

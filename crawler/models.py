@@ -13,7 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
-from crawler import urls
+from crawler import content, urls
 from crawler.parser import ParsedPage, css, css_first, parse_page
 
 Callback = Callable[["Response"], Any]
@@ -82,8 +82,8 @@ class Response:
 
     @property
     def is_html(self) -> bool:
-        ctype = self.content_type
-        return ctype is None or ctype in ("text/html", "application/xhtml+xml")
+        """text/html or application/xhtml+xml, or untyped with a body that looks like HTML."""
+        return content.is_html(self.content_type, self.body)
 
     @cached_property
     def encoding(self) -> str:

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS pages (
     status          INTEGER NOT NULL,
     content_type    TEXT,                -- media type only, lower case
     encoding        TEXT,
-    size            INTEGER NOT NULL,    -- body bytes (after content decoding)
+    size            INTEGER NOT NULL,    -- body bytes read (after content decoding)
     title           TEXT,
     text            TEXT,                -- visible text
     markdown        TEXT,                -- main content as Markdown (store.markdown)
@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS pages (
     elapsed_ms      REAL,
     headers         TEXT NOT NULL,       -- JSON object, lower-case names
     request_headers TEXT,                -- JSON object, what was sent
-    body            BLOB,                -- NULL when store.body is false
+    body            BLOB,                -- NULL when store.body is false or it was not kept
     redirects       TEXT                 -- JSON [[status, url], ...]: the hops that led here
 );
 CREATE INDEX IF NOT EXISTS pages_url ON pages(url);

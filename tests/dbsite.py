@@ -131,7 +131,8 @@ async def start_site() -> tuple[web.AppRunner, str]:
 
 
 def crawl_config(base: str, *, body: bool, max_depth: int | None = None) -> dict[str, Any]:
-    store: dict[str, Any] = {"body": body, "text": True, "links": True}
+    # non_html: body, so the JSON resource keeps its body for the blob tests.
+    store: dict[str, Any] = {"body": body, "text": True, "links": True, "non_html": "body"}
     if hasattr(StoreConfig(), "markdown"):
         store["markdown"] = True
     return {

@@ -439,7 +439,7 @@ ERRORS = {
         name: x
         store:
           everything: true
-    """, "3: store.everything: unknown key (valid keys: body, text, links, markdown)"),
+    """, "3: store.everything: unknown key (valid keys: body, text, links, markdown, non_html)"),
     "unknown_section": ("""
         name: x
         politenes: {}

@@ -46,7 +46,7 @@ def test_pages_by_content_type(report: Report, db: SiteDB) -> None:
     assert report.by_content_type == [
         {"content_type": "text/html", "pages": 14, "bytes": html_bytes},
         {"content_type": "application/json", "pages": 1, "bytes": 19},
-        {"content_type": "text/plain", "pages": 1, "bytes": 10},  # the 302's "302: Found"
+        {"content_type": "text/plain", "pages": 1, "bytes": 0},  # the 302: body not read
     ]
 
 
