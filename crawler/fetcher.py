@@ -78,9 +78,10 @@ class Fetcher:
         try:
             # Canonical URLs are already encoded: spare aiohttp a re-parse and re-quote.
             url = URL(request.url, encoded=True)
+            # aiohttp raises on its max_redirects-th redirect, so it follows one fewer.
             async with self._session.get(url, headers=request.headers,
                                          allow_redirects=max_redirects > 0,
-                                         max_redirects=max_redirects) as resp:
+                                         max_redirects=max_redirects + 1) as resp:
                 response = _response(request, resp)
                 if want_body is not None and not want_body(response):
                     response.elapsed = time.monotonic() - started

@@ -227,8 +227,6 @@ class Scheduler:
             if request is not None:
                 await self.queue.put(request)
                 continue
-            if self.finished_all:
-                continue  # robots.txt refused the last request: nothing will wake us
             await self._sleep()
         if self.stop_reason is None:
             self.stop_reason = "complete"
@@ -320,6 +318,8 @@ class Scheduler:
 
     async def _sleep(self) -> None:
         """Wait for a wake-up (new work, a freed slot, a stop) or the next host's ready time."""
+        if self.finished_all:  # the last pending requests were refused: nothing will wake us
+            return
         timeout = None if self.stop_reason else self._time_to_next_event()
         self._wake.clear()
         if timeout == 0.0:

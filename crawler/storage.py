@@ -116,10 +116,11 @@ _PAGE_COLUMNS = (
     "title", "text", "markdown", "depth", "referrer", "fetched_at", "elapsed_ms", "headers",
     "request_headers", "body", "redirects",
 )
-# Statements that bring an existing file up from the version before: {version: statements}.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: ("ALTER TABLE pages ADD COLUMN redirects TEXT",),
-}
+# Columns added since version 1: (table, column, declaration); `_migrate` adds them to
+# an older file, since CREATE TABLE IF NOT EXISTS leaves an existing table as it is.
+_ADDED_COLUMNS = (
+    ("pages", "redirects", "TEXT"),
+)
 _INSERT_PAGES = f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}) VALUES "
 # The crawler indexes each batch of pages with one INSERT ... SELECT over its id
 # range, in the batch's transaction: 3x cheaper than a per-row insert trigger
@@ -278,7 +279,7 @@ class Store:
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.execute("PRAGMA wal_autocheckpoint=2000")
         await self._db.execute("PRAGMA foreign_keys=OFF")
-        await self._migrate()
+        await _migrate(self._db)
         await self._db.executescript(SCHEMA)
         # Merge FTS segments when 8 of a level exist, not 4: 24% less indexing
         # CPU during the crawl (measured), a few more segments for a query to read.
@@ -289,19 +290,6 @@ class Store:
         async with self._db.execute("SELECT coalesce(max(id), 0) FROM pages") as cur:
             row = await cur.fetchone()
         self._next_page_id = (row[0] if row else 0) + 1
-
-    async def _migrate(self) -> None:
-        """Bring a file written by an older version up to SCHEMA_VERSION (before SCHEMA,
-        which creates only what is missing and so cannot add a column)."""
-        async with self.db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = row[0] if row else 0
-        if version == 0:  # a new file: SCHEMA makes it whole
-            return
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS.get(step, ()):
-                await self.db.execute(statement)
-            log.info("migrated %s to schema version %d", self.path, step)
 
     async def close(self) -> None:
         if self._db is None:
@@ -403,6 +391,15 @@ class Store:
             await db.rollback()
             raise failed[0]
         await db.commit()
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    """Add the columns an older file lacks (tables it lacks come from SCHEMA)."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        async with db.execute(f"PRAGMA table_info({table})") as cur:
+            columns = {row[1] for row in await cur.fetchall()}
+        if columns and column not in columns:
+            await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _statements(batch: _Batch) -> Iterator[tuple[str, Sequence[Any]]]:
