@@ -182,10 +182,18 @@ class BadServer:
         with self._lock:
             return list(self._tallies)
 
-    def tally(self, path: str) -> Tally:
-        """The (only) request made for `path`."""
-        (found,) = [t for t in self.tallies if t.path == path]
-        return found
+    def tally(self, path: str, *, timeout: float = 5.0) -> Tally:
+        """The (only) request made for `path`, once its behaviour has stopped.
+
+        The server learns that a client left on its next write, a moment after
+        the crawl has moved on: wait for that rather than read a tally mid-way.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            (found,) = [t for t in self.tallies if t.path == path]
+            if found.ended is not None or time.monotonic() > deadline:
+                return found
+            time.sleep(0.01)
 
     def start(self) -> BadServer:
         self._loop = asyncio.new_event_loop()
