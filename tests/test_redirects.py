@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from crawler import Request, Spider, crawl
+from crawler.storage import SCHEMA_VERSION
 from tests.conftest import FAST_SETTINGS, make_config, rows, scalar
 from tests.site import Page, html_page
 
@@ -197,6 +198,6 @@ async def test_a_version_1_database_gains_the_redirects_column(site_server, tmp_
 
     await crawl(config=make_config([server.url("/")]), output=db)
 
-    assert scalar(db, "PRAGMA user_version") == 2
+    assert scalar(db, "PRAGMA user_version") == SCHEMA_VERSION
     assert chain_of(db, server.url("/new")) == [[302, server.url("/old")]]
     assert scalar(db, "SELECT count(*) FROM pages WHERE url = ?", server.url("/")) == 2
