@@ -182,6 +182,6 @@ def _export_summary(fmt: str, args: argparse.Namespace, result: export_mod.Expor
               f"to {where}", file=sys.stderr)
         if result.skipped:
             print(f"crawler: warning: left out {result.skipped} page(s) without a stored body "
-                  "(crawled with store.body: false?)", file=sys.stderr)
+                  "(redirects, bodies not kept, or store.body: false)", file=sys.stderr)
     elif where not in (None, "-"):
         print(f"wrote {result.records} {args.what} to {where}", file=sys.stderr)

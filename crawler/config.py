@@ -153,9 +153,11 @@ class FetchConfig:
     """HTTP settings."""
 
     concurrency: int = 16  # worker tasks
-    timeout: float = 30.0  # seconds, total per request
+    timeout: float = 30.0  # seconds, total per request, body included
     connect_timeout: float = 10.0
-    max_body_size: int = 10 * 1024 * 1024
+    read_timeout: float = 15.0  # seconds without a byte (headers or body) before giving up
+    max_body_size: int = 10 * 1024 * 1024  # bytes after content decoding
+    max_redirects: int = 10  # hops followed from one request; more is an error
     user_agent: str = DEFAULT_USER_AGENT
     headers: tuple[tuple[str, str], ...] = ()
     parse_in_thread_above: int = 256 * 1024  # bytes
@@ -174,6 +176,9 @@ class StoreConfig:
     text: bool = True
     links: bool = True
     markdown: bool = False  # Markdown of the main content, for search and language models
+    # Responses that are not HTML: a row without the body (never read), the body
+    # kept (not parsed), or no row at all.
+    non_html: Literal["metadata", "body", "skip"] = "metadata"
 
 
 @_frozen
@@ -836,7 +841,9 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "concurrency": _integer(1),
         "timeout": _duration(positive=True),
         "connect_timeout": _duration(positive=True),
+        "read_timeout": _duration(positive=True),
         "max_body_size": _size(1),
+        "max_redirects": _integer(0),
         "user_agent": _string,
         "headers": _headers,
         "parse_in_thread_above": _size(0),
@@ -846,7 +853,8 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
         "max_backoff": _duration(positive=True),
     }),
     "store": (StoreConfig, {"body": _boolean, "text": _boolean, "links": _boolean,
-                             "markdown": _boolean}),
+                             "markdown": _boolean,
+                             "non_html": _choice("metadata", "body", "skip")}),
 }
 
 _TOP_KEYS: dict[str, Validator] = {

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler import recrawl
+from crawler import content, recrawl, redirects
 from crawler.config import CrawlConfig, apply_overrides, config_from_dict
-from crawler.errors import CrawlerError, FetchError
+from crawler.errors import CrawlerError, FetchError, RedirectError, TooLargeError
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier, MemoryFrontier
 from crawler.markdown import html_to_markdown
@@ -51,7 +51,6 @@ from crawler.storage import PageRecord, Store, headers_json, iso_time
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish after a stop
-PAGE_REDIRECTS = 9  # what aiohttp's default (10) followed before fetch took max_redirects
 
 
 @dataclass(slots=True)
@@ -227,6 +226,9 @@ class Crawler:
         if request.kind == SITEMAP:
             self.stats.sitemaps["not_fetched"] += 1
         self._error(request, "robots", reason)
+        if request.redirects:  # say where the chain was going, under the URL it began at
+            self._error(request, "redirect", redirects.describe(request.redirects, request.url)
+                        + ": refused by robots.txt", url=redirects.origin(request))
 
     def _sitemap_error(self, request: Request, message: str, status: int | None) -> None:
         self._error(request, "sitemap", _attempts(request, message), status=status,
@@ -265,7 +267,9 @@ class Crawler:
             return False
         fetched_at = time.time()
         try:
-            response = await self._fetcher.fetch(request, max_redirects=PAGE_REDIRECTS)
+            response = await self._fetcher.fetch(request, want_body=self._wants_body)
+        except TooLargeError as exc:
+            return await self._too_large(request, exc, fetched_at)
         except FetchError as exc:
             if exc.kind == "timeout":
                 self.scheduler.observe(request, self.config.fetch.timeout, None)
@@ -278,15 +282,20 @@ class Crawler:
         if response.status in self.config.fetch.retry_statuses and self._retry(
                 request, f"HTTP {response.status}", _retry_after(response)):
             return False
+        if redirects.is_redirect(response.status):
+            return await self._redirected(request, response, fetched_at)
+        if self.config.store.non_html == "skip" and not response.is_html:
+            return self._skipped(request, response)
         parsed = await self._parse(response)
         robots = directives_for(response, robots_agent(self.config), self.config.politeness)
         calls_back = response.status < 400 and response.status != 304  # 304: no body to read
         outcome = await self._callback(response) if calls_back else _Outcome()
         text, markdown = (await self._render(response) if parsed and not robots.noindex
                           else (None, None))
-        page_id = self._store.add_page(self._record(response, fetched_at, text, markdown,
-                                                    noindex=robots.noindex))
-        self.scheduler.frontier.done(request)  # in the same transaction as the page
+        body = None if robots.noindex else content.stored_body(
+            response, keep=self.config.store.body, non_html=self.config.store.non_html)
+        page_id = self._add_page(request, self._record(response, fetched_at, text, markdown,
+                                                       body, noindex=robots.noindex))
         self._count_page(response, noindex=robots.noindex)
         if response.status >= 400:
             self._error(request, "http", _attempts(request, f"HTTP {response.status}"),
@@ -313,6 +322,72 @@ class Crawler:
                 self.scheduler.dropped["nofollow"] += 1
             else:
                 self.scheduler.schedule_url(url, request)
+
+    def _wants_body(self, response: Response) -> bool:
+        """Read a body only when it may be kept: never a redirect's, HTML's or as configured."""
+        return not redirects.is_redirect(response.status) and content.body_wanted(
+            response.content_type, self.config.store.non_html)
+
+    def _skipped(self, request: Request, response: Response) -> bool:
+        """store.non_html: skip. No page row, but counted, and an error status still recorded."""
+        self.stats.dropped["non_html"] += 1
+        self.scheduler.frontier.done(request)  # handled as configured: not to be fetched again
+        if response.status >= 400:
+            self._error(request, "http", _attempts(request, f"HTTP {response.status}"),
+                        status=response.status, tries=request.tries + 1)
+        return False
+
+    async def _too_large(self, request: Request, exc: TooLargeError, fetched_at: float) -> bool:
+        """Keep what did arrive (status, headers) as a page without a body, and say why."""
+        assert self._store is not None
+        tries = request.tries + 1
+        if exc.response is None:
+            self._error(request, exc.kind, _attempts(request, str(exc)), tries=tries)
+            self.scheduler.frontier.failed(request)
+            return False
+        response = exc.response
+        self._add_page(request, self._record(response, fetched_at, None, None, None))
+        self._count_page(response)
+        self._error(request, exc.kind, _attempts(request, str(exc)), status=response.status,
+                    tries=tries)
+        await self._store.maybe_flush()
+        return True
+
+    async def _redirected(self, request: Request, response: Response, fetched_at: float) -> bool:
+        """Store the 3xx as a page of its own (no body), then follow it as the next hop.
+
+        Returns False: a hop is a row in `pages` but not a page towards
+        limits.max_pages, so a site that redirects every link still yields
+        that many real pages.
+        """
+        assert self._store is not None
+        self._add_page(request, self._record(response, fetched_at, None, None, None))
+        self._count_page(response)
+        try:
+            hop = redirects.next_hop(request, response, self.config.fetch.max_redirects)
+        except RedirectError as exc:
+            self._error(request, exc.kind, str(exc), status=response.status,
+                        url=redirects.origin(request))
+        else:
+            reason = self._schedule_hop(hop)
+            if reason is not None:
+                self._error(request, "redirect", redirects.describe(hop.redirects, hop.url)
+                            + f": not followed ({reason})", status=response.status,
+                            url=redirects.origin(request))
+        await self._store.maybe_flush()
+        return False
+
+    def _schedule_hop(self, hop: Request) -> str | None:
+        """Schedule the next hop like a link; the drop reason when it is not taken.
+
+        A target already seen is not an error: its page is in the database,
+        and this 3xx row's Location leads to it.
+        """
+        before = self.scheduler.dropped.copy()
+        if self.scheduler.schedule(hop):
+            return None
+        reason = next(iter(self.scheduler.dropped - before), "dropped")
+        return None if reason == "duplicate" else reason
 
     def _retry(self, request: Request, reason: str, retry_after: float | None = None) -> bool:
         """Schedule another attempt if tries remain; False when they are used up."""
@@ -389,7 +464,8 @@ class Crawler:
                             "expected a dict, an Item, a Request or a URL string")
 
     def _record(self, response: Response, fetched_at: float, text: str | None,
-                markdown: str | None, *, noindex: bool = False) -> PageRecord:
+                markdown: str | None, body: bytes | None, *,
+                noindex: bool = False) -> PageRecord:
         """The page row; a noindex page keeps no title or body (nor text: see `_process`)."""
         store, page, request = self.config.store, response.parsed_page, response.request
         links = page.links if page and store.links else ()
@@ -403,29 +479,39 @@ class Crawler:
             referrer=request.referrer,
             elapsed_ms=round(response.elapsed * 1000, 2),
             request_headers=headers_json((response.request_headers or {}).items()),
-            body=response.body if store.body and not noindex else None, links=links,
+            body=body, links=links, redirects=redirects.to_json(request.redirects),
             **self._version(response),
         )
 
     def _version(self, response: Response) -> dict[str, str | None]:
         """content_hash, and in a recrawl whether the page changed since the last crawl."""
         last = response.request.last_hash
-        body_hash = last if response.status == 304 else recrawl.content_hash(response.body)
+        if response.status == 304:
+            body_hash = last
+        else:  # no hash for a body that was not read (a 3xx hop, metadata only, too large)
+            body_hash = recrawl.content_hash(response.body) if response.body else None
         change = None
-        if self._recrawl:
+        if self._recrawl and (body_hash is not None or response.status == 304):
             change = recrawl.change(response.status, body_hash or "", last)
         return {"content_hash": body_hash, "change": change}
 
-    def _count_page(self, response: Response, *, noindex: bool) -> None:
+    def _add_page(self, request: Request, record: PageRecord) -> int:
+        """Buffer the page row and mark its request done: one transaction holds both."""
+        assert self._store is not None
+        page_id = self._store.add_page(record)
+        self.scheduler.frontier.done(request)
+        return page_id
+
+    def _count_page(self, response: Response, *, noindex: bool = False) -> None:
         self.stats.pages += 1
         self.stats.noindex += noindex
         self.stats.bytes += len(response.body)
         self.stats.by_status[response.status] += 1
 
     def _error(self, request: Request, kind: str, message: str, *, status: int | None = None,
-               tb: str | None = None, tries: int = 1) -> None:
+               tb: str | None = None, tries: int = 1, url: str | None = None) -> None:
         assert self._store is not None
-        self._store.add_error(request.url, kind, message, status=status, traceback=tb,
+        self._store.add_error(url or request.url, kind, message, status=status, traceback=tb,
                               tries=tries, depth=request.depth, referrer=request.referrer)
         self.stats.errors += 1
         self.stats.errors_by_kind[kind] += 1

@@ -34,9 +34,9 @@ WHAT = ("pages", "items", "links")
 PAGE_COLUMNS = (
     "id", "crawl_id", "url", "final_url", "status", "content_type", "encoding", "size",
     "title", "depth", "referrer", "fetched_at", "elapsed_ms", "headers", "request_headers",
-    "text", "markdown",
+    "text", "markdown", "redirects",
 )
-JSON_COLUMNS = ("headers", "request_headers", "data")
+JSON_COLUMNS = ("headers", "request_headers", "data", "redirects")
 ITEM_COLUMNS = ("id", "crawl_id", "page_id", "url", "type", "created_at")
 
 

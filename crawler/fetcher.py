@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 
 import aiohttp
@@ -39,8 +39,11 @@ class Fetcher:
         headers.setdefault("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
         self._session = aiohttp.ClientSession(
             connector=connector, headers=headers, cookie_jar=aiohttp.DummyCookieJar(),
+            # sock_read bounds each wait for bytes (a server that never answers);
+            # total bounds the whole request, body included (one that dribbles).
             timeout=aiohttp.ClientTimeout(total=config.timeout,
-                                          sock_connect=config.connect_timeout),
+                                          sock_connect=config.connect_timeout,
+                                          sock_read=config.read_timeout),
             auto_decompress=True, raise_for_status=False,
         )
         return self
@@ -52,12 +55,23 @@ class Fetcher:
             self._session = None
 
     async def fetch(self, request: Request, *, max_body_size: int | None = None,
-                    truncate: bool = False, max_redirects: int = 0) -> Response:
+                    truncate: bool = False, max_redirects: int = 0,
+                    want_body: Callable[[Response], bool] | None = None) -> Response:
         """GET `request.url`; raises FetchError (with its `kind`) when no response came.
 
-        A body over the size limit raises TooLargeError, or with `truncate` is cut there.
-        `max_redirects` 0 returns a redirect as it is; n > 0 follows up to n of
-        them and raises FetchError (kind `redirect`) on one more.
+        With `max_redirects` 0 (the engine's way) a 3xx comes back as it is, for
+        the caller to follow hop by hop; above 0 aiohttp follows up to that many
+        (robots.txt, sitemaps) and more is a FetchError of kind `redirect`.
+
+        A body over the size limit raises TooLargeError (carrying the status and
+        headers), or with `truncate` is cut there. The limit counts bytes after
+        content decoding, and aiohttp decodes gzip, deflate and brotli
+        incrementally under flow control, so a compression bomb stops at the
+        limit too: neither its memory nor its decoding time goes past it.
+
+        `want_body(response)` sees the status and headers first; when it says
+        no, the response comes back with an empty body, which was never read
+        (the connection is closed rather than drained).
         """
         if self._session is None:
             raise RuntimeError("Fetcher is not open")
@@ -69,13 +83,20 @@ class Fetcher:
             async with self._session.get(url, headers=request.headers,
                                          allow_redirects=max_redirects > 0,
                                          max_redirects=max_redirects + 1) as resp:
+                response = _response(request, resp)
+                if want_body is not None and not want_body(response):
+                    response.elapsed = time.monotonic() - started
+                    return response
                 limit = max_body_size or self.config.max_body_size
-                body = await _read_body(resp, limit, truncate=truncate)
-                return _response(request, resp, body, time.monotonic() - started)
+                try:
+                    response.body = await _read_body(resp, response, limit, truncate=truncate)
+                finally:
+                    response.elapsed = time.monotonic() - started
+                return response
         except FetchError:
             raise
-        except TimeoutError:
-            raise FetchError(f"timed out after {time.monotonic() - started:.1f}s",
+        except TimeoutError as exc:
+            raise FetchError(self._timed_out(exc, time.monotonic() - started),
                              kind="timeout") from None
         except aiohttp.InvalidURL as exc:
             raise InvalidURLError(f"invalid URL: {exc}") from None
@@ -83,6 +104,17 @@ class Fetcher:
             raise FetchError(f"too many redirects: {exc}", kind="redirect") from None
         except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as exc:
             raise FetchError(_describe(exc), kind="connection") from None
+
+    def _timed_out(self, exc: TimeoutError, elapsed: float) -> str:
+        """Which of the three timeouts fired, for the errors row."""
+        config = self.config
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return f"connect timed out after {config.connect_timeout:g}s"
+        if isinstance(exc, aiohttp.SocketTimeoutError):
+            return f"read timed out: no data for {config.read_timeout:g}s"
+        return f"timed out after {elapsed:.1f}s (fetch.timeout {config.timeout:g}s)"
+
+
 
     @contextlib.asynccontextmanager
     async def stream(self, request: Request, *, max_redirects: int = 5
@@ -155,31 +187,43 @@ def _client_errors(started: float) -> Iterator[None]:
         raise FetchError(_describe(exc), kind="connection") from None
 
 
-async def _read_body(resp: aiohttp.ClientResponse, limit: int, *, truncate: bool) -> bytes:
-    """The body, never reading past `limit` bytes."""
-    if not truncate and resp.content_length is not None and resp.content_length > limit:
-        raise TooLargeError(f"Content-Length {resp.content_length} exceeds {limit} bytes")
+async def _read_body(resp: aiohttp.ClientResponse, response: Response, limit: int, *,
+                     truncate: bool) -> bytes:
+    """The body, never reading past `limit` (decoded) bytes.
+
+    Leaving early is what bounds an endless body or a bomb: the caller's
+    `async with` then closes the connection instead of reading the rest.
+    """
+    declared = resp.content_length  # of the encoded body, when it is not chunked
+    if not truncate and declared is not None and declared > limit:
+        raise TooLargeError(f"Content-Length {declared} exceeds max_body_size ({limit} bytes)",
+                            response=response)
     chunks: list[bytes] = []
     size = 0
     while chunk := await resp.content.read(_CHUNK):
         size += len(chunk)
         if size > limit:
             if not truncate:
-                raise TooLargeError(f"body exceeds max_body_size ({limit} bytes)")
+                raise TooLargeError(_too_large(resp, limit), response=response)
             chunks.append(chunk[: limit - (size - len(chunk))])
             break
         chunks.append(chunk)
     return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
-def _response(request: Request, resp: aiohttp.ClientResponse, body: bytes,
-              elapsed: float) -> Response:
-    has_type = "Content-Type" in resp.headers
+def _too_large(resp: aiohttp.ClientResponse, limit: int) -> str:
+    encoding = resp.headers.get("Content-Encoding")
+    decoded = f" once decoded from {encoding}" if encoding else ""
+    return f"body exceeds max_body_size ({limit} bytes){decoded}"
+
+
+def _response(request: Request, resp: aiohttp.ClientResponse) -> Response:
+    """The response as far as the headers: the body and the elapsed time come later."""
+    has_type = bool(resp.headers.get("Content-Type", "").strip())
     return Response(
         url=str(resp.url), request=request, status=resp.status, headers=resp.headers,
-        body=body, content_type=resp.content_type if has_type else None,
-        charset=resp.charset, elapsed=elapsed,
-        request_headers=resp.request_info.headers,
+        body=b"", content_type=resp.content_type if has_type else None,
+        charset=resp.charset, request_headers=resp.request_info.headers,
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,7 +11,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
-from crawler import urls
+from crawler import content, urls
 from crawler.parser import ParsedPage, css, css_first, parse_page
 
 Callback = Callable[["Response"], Any]
@@ -44,6 +42,9 @@ class Request:
     # What the response is read as: "page" (parsed, stored, called back) or
     # "sitemap" (streamed to crawler.sitemaps; what it lists is scheduled).
     kind: str = "page"
+    # The redirects that led here, as (status, URL that answered it) hops; plain
+    # data so a frontier can store it. Set by the engine when it follows a 3xx.
+    redirects: tuple[tuple[int, str], ...] = ()
     frontier_id: int | None = field(default=None, repr=False)  # its row in a durable frontier
 
 
@@ -53,9 +54,6 @@ class Item:
 
     type: str
     data: Mapping[str, Any]
-
-
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.I)
 
 
 class Response:
@@ -86,21 +84,18 @@ class Response:
 
     @property
     def is_html(self) -> bool:
-        ctype = self.content_type
-        return ctype is None or ctype in ("text/html", "application/xhtml+xml")
+        """text/html or application/xhtml+xml, or untyped with a body that looks like HTML."""
+        return content.is_html(self.content_type, self.body)
 
     @cached_property
     def encoding(self) -> str:
-        """The charset: from the header, then a BOM, then `<meta charset>`, then UTF-8."""
-        for candidate in (self._charset, _bom_charset(self.body), _meta_charset(self.body)):
-            if candidate and _known_codec(candidate):
-                return candidate
-        return "utf-8"
+        """The charset: a BOM, the header's, `<meta charset>`, else UTF-8 or a detected one."""
+        return content.charset_of(self._charset, self.body)
 
     @cached_property
     def text(self) -> str:
         """The body decoded; undecodable bytes become U+FFFD, never an exception."""
-        return self.body.decode(self.encoding, errors="replace")
+        return content.decode(self.body, self.encoding)
 
     @property
     def parsed(self) -> ParsedPage:
@@ -151,23 +146,3 @@ class Response:
         return Request(self.urljoin(href), callback=callback, meta=dict(meta or {}),
                        href=href, **kwargs)
 
-
-def _bom_charset(body: bytes) -> str | None:
-    if body.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    return None
-
-
-def _meta_charset(body: bytes) -> str | None:
-    match = _META_CHARSET.search(body, 0, 4096)
-    return match.group(1).decode("ascii") if match else None
-
-
-def _known_codec(name: str) -> bool:
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        return False
-    return True

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser, LexborNode
 from yarl import URL
 
-from crawler import urls
+from crawler import content, urls
 from crawler.config import ExtractRule, FieldRule
 
 # Never visible.
@@ -230,4 +230,4 @@ def _decode(body: bytes, encoding: str) -> str | bytes:
     U+FFFD), so only other encodings are decoded here."""
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         return body
-    return body.decode(encoding, errors="replace")
+    return content.decode(body, encoding)

@@ -57,7 +57,8 @@ class ConfigSpider(Spider):
 
     def parse(self, response: Response) -> Any:
         assert self.config is not None
-        for rule in rules_for(response.url, self.config.extract):
+        rules = self.config.extract if response.is_html else ()  # only HTML is parsed
+        for rule in rules_for(response.url, rules):
             yield Item(rule.type or self.name, extract_item(response.tree, rule))
         yield from super().parse(response)
 

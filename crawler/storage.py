@@ -30,7 +30,9 @@ import aiosqlite
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: frontier, sitemap_urls, runs, recrawl_of, content_hash, change
+# 2: frontier, sitemap_urls, crawls.runs/recrawl_of, pages.content_hash/change
+# 3: pages.redirects
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS crawls (
@@ -48,11 +50,11 @@ CREATE TABLE IF NOT EXISTS pages (
     id              INTEGER PRIMARY KEY,
     crawl_id        INTEGER NOT NULL REFERENCES crawls(id),
     url             TEXT NOT NULL,       -- canonical URL requested
-    final_url       TEXT NOT NULL,       -- after redirects
+    final_url       TEXT NOT NULL,       -- the URL that answered (redirects are rows of their own)
     status          INTEGER NOT NULL,
     content_type    TEXT,                -- media type only, lower case
     encoding        TEXT,
-    size            INTEGER NOT NULL,    -- body bytes (after content decoding)
+    size            INTEGER NOT NULL,    -- body bytes read (after content decoding)
     title           TEXT,
     text            TEXT,                -- visible text
     markdown        TEXT,                -- main content as Markdown (store.markdown)
@@ -62,9 +64,10 @@ CREATE TABLE IF NOT EXISTS pages (
     elapsed_ms      REAL,
     headers         TEXT NOT NULL,       -- JSON object, lower-case names
     request_headers TEXT,                -- JSON object, what was sent
-    body            BLOB,                -- NULL when store.body is false
+    body            BLOB,                -- NULL when store.body is false or it was not kept
     content_hash    TEXT,                -- BLAKE2b-128 of the body, hex
-    change          TEXT                 -- recrawls: new | changed | unchanged
+    change          TEXT,                -- recrawls: new | changed | unchanged
+    redirects       TEXT                 -- JSON [[status, url], ...]: the hops that led here
 );
 CREATE INDEX IF NOT EXISTS pages_url ON pages(url);
 CREATE INDEX IF NOT EXISTS pages_crawl_status ON pages(crawl_id, status);
@@ -90,8 +93,9 @@ CREATE TABLE IF NOT EXISTS errors (
     id        INTEGER PRIMARY KEY,
     crawl_id  INTEGER NOT NULL REFERENCES crawls(id),
     url       TEXT NOT NULL,
-    kind      TEXT NOT NULL,             -- http, connection, timeout, too_large, invalid_url,
-                                         -- parse, callback, robots, sitemap, internal
+    kind      TEXT NOT NULL,             -- http, connection, timeout, too_large, redirect,
+                                         -- invalid_url, parse, callback, robots, sitemap,
+                                         -- internal
     message   TEXT NOT NULL,
     status    INTEGER,
     tries     INTEGER NOT NULL DEFAULT 1,
@@ -141,7 +145,7 @@ CREATE INDEX IF NOT EXISTS sitemap_urls_url ON sitemap_urls(url);
 _PAGE_COLUMNS = (
     "id", "crawl_id", "url", "final_url", "status", "content_type", "encoding", "size",
     "title", "text", "markdown", "depth", "referrer", "fetched_at", "elapsed_ms", "headers",
-    "request_headers", "body", "content_hash", "change",
+    "request_headers", "body", "content_hash", "change", "redirects",
 )
 _INSERT_PAGES = f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}) VALUES "
 # The crawler indexes each batch of pages with one INSERT ... SELECT over its id
@@ -173,6 +177,7 @@ _ADDED_COLUMNS = (
     ("crawls", "recrawl_of", "INTEGER"),
     ("pages", "content_hash", "TEXT"),
     ("pages", "change", "TEXT"),
+    ("pages", "redirects", "TEXT"),
 )
 
 # Parameters one statement may bind (SQLITE_MAX_VARIABLE_NUMBER: 999 before 3.32).
@@ -254,6 +259,7 @@ class PageRecord:
     links: Sequence[Sequence[Any]] = ()
     content_hash: str | None = None
     change: str | None = None
+    redirects: str | None = None  # JSON [[status, url], ...]
 
 
 @dataclass(slots=True)
@@ -409,7 +415,7 @@ class Store:
             page_id, self.crawl_id, page.url, page.final_url, page.status, page.content_type,
             page.encoding, page.size, page.title, page.text, page.markdown, page.depth,
             page.referrer, page.fetched_at, page.elapsed_ms, page.headers,
-            page.request_headers, page.body, page.content_hash, page.change,
+            page.request_headers, page.body, page.content_hash, page.change, page.redirects,
         ))
         self._batch.links.extend([(page_id, link[0], link[1], link[2]) for link in page.links])
         self._batch.bytes += len(page.body or b"") + len(page.text or "")

@@ -9,6 +9,7 @@ canonicalizing is one parse and one `with_fragment(None)`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -33,8 +34,14 @@ class Rejected(ValueError):
 def canonicalize(url: str | URL) -> str:
     """The canonical text form of an absolute http(s) URL; raises Rejected."""
     parsed = url if isinstance(url, URL) else _parse(url)
-    _check_http(parsed)
-    text = str(parsed.with_fragment(None))
+    try:
+        _check_http(parsed)
+        text = str(parsed.with_fragment(None))
+    except Rejected:
+        raise
+    except ValueError as exc:  # yarl parses the authority lazily: "http://[zz::1]/"
+        shown = url if isinstance(url, str) else "a URL with a malformed authority"
+        raise Rejected("invalid_url", f"{exc}: {shown[:200]}") from None
     if parsed.raw_path == "/" and not parsed.raw_query_string and not text.endswith("/"):
         text += "/"  # "http://a.com" and "http://a.com/" are one resource
     return text
@@ -104,6 +111,8 @@ def canonicalize_plain(href: str) -> str | None:
     if match is None or ".." in match.group(2):
         return None
     scheme, host, port = match.group(1).lower(), match.group(2).lower(), match.group(3)
+    if host[-1].isdigit() and not _numeric_host_ok(host):
+        return None  # "1.2.3.4.5": the full parser rejects it
     origin = f"{scheme}://{host}"
     if port is not None and int(port) != _DEFAULT_PORTS[scheme]:
         origin = f"{origin}:{port}"
@@ -170,6 +179,44 @@ def _check_http(url: URL) -> None:
         raise Rejected("scheme", f"not an http(s) URL: {str(url)[:80]}")
     if not url.host:
         raise Rejected("invalid_url", f"no host: {str(url)[:200]}")
+    if not _host_ok(url.raw_host or ""):
+        raise Rejected("invalid_url", f"malformed host: {str(url)[:200]}")
+    url.port  # noqa: B018  (parses the port now, so a bad one is rejected here)
+
+
+# WHATWG URL "forbidden domain code points" (the ASCII ones): no fetchable host has them.
+_FORBIDDEN_IN_HOST = re.compile(r"[\x00-\x20\x7f#%/<>?@\[\\\]^|]")
+
+
+@lru_cache(maxsize=4096)
+def _host_ok(host: str) -> bool:
+    """Whether `host` (IDNA-encoded, as yarl holds it) can name a server.
+
+    Rejects what yarl lets through: spaces and other forbidden characters,
+    empty labels ("a..b"), over-long names, bad IPv6 ("[zz::1]") and names
+    ending in a number that are not IPv4 addresses ("1.2.3.4.5").
+    """
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    if len(host) > 253 or _FORBIDDEN_IN_HOST.search(host) or host.startswith("."):
+        return False
+    if ".." in host:
+        return False
+    return not host[-1:].isdigit() or _numeric_host_ok(host)
+
+
+@lru_cache(maxsize=1024)
+def _numeric_host_ok(host: str) -> bool:
+    """A host whose last label is a number must be an IPv4 address (WHATWG)."""
+    try:
+        ipaddress.IPv4Address(host.rstrip("."))
+    except ValueError:
+        return False
+    return True
 
 
 @lru_cache(maxsize=4096)

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.badserver import BadServer, Behaviour  # noqa: E402
 from tests.site import Site, SiteServer, refused_port  # noqa: E402
 
 
@@ -43,6 +44,47 @@ def site_server() -> Iterator[Callable[..., SiteServer]]:
     yield start
     for server in reversed(servers):
         server.stop()
+
+
+@pytest.fixture
+def bad_server() -> Iterator[Callable[..., BadServer]]:
+    """Start misbehaving servers: `bad_server({"/": answer(html), "/x": hang()})`.
+
+    Every server started is stopped at teardown (which also ends what it was doing).
+    """
+    servers: list[BadServer] = []
+
+    def start(routes: Mapping[str, Behaviour], *, host: str = "127.0.0.1") -> BadServer:
+        server = BadServer(routes, host=host)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in reversed(servers):
+        server.stop()
+
+
+@pytest.fixture
+def unaccepting_url() -> Iterator[str]:
+    """An http URL on 127.0.0.1 whose connect never completes: the listening socket's
+    accept queue is full (and nobody accepts), so the kernel drops new SYNs."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):  # more than the queue holds
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ once per test session and shared, read-only, by every test that asks.
     /product/1, /2      Lamp and Rope: extracted as `product` items
     /guide              mentions "lighthouse" many times
     /news               mentions "lighthouse" once
-    /old                302 redirect to /moved
+    /old                302 redirect to /moved (a page row of its own; /moved carries the chain)
     /gz                 gzip-encoded HTML (Content-Encoding: gzip)
     /slow               answers after SLOW_DELAY seconds
     /data.json          application/json
@@ -92,7 +92,7 @@ HTML = {
 }
 MISSING = {"/missing": 404, "/gone": 410}
 DATA_JSON = json.dumps({"harbour": "data"}).encode()
-KNOWN_PAGES = len(HTML) + len(MISSING) + 2  # + /data.json and /old (stored as /moved)
+KNOWN_PAGES = len(HTML) + len(MISSING) + 2  # + /data.json and /old (the 302 itself)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -131,7 +131,8 @@ async def start_site() -> tuple[web.AppRunner, str]:
 
 
 def crawl_config(base: str, *, body: bool, max_depth: int | None = None) -> dict[str, Any]:
-    store: dict[str, Any] = {"body": body, "text": True, "links": True}
+    # non_html: body, so the JSON resource keeps its body for the blob tests.
+    store: dict[str, Any] = {"body": body, "text": True, "links": True, "non_html": "body"}
     if hasattr(StoreConfig(), "markdown"):
         store["markdown"] = True
     return {

@@ -160,7 +160,9 @@ def test_every_section_is_read_with_durations_sizes_and_patterns(tmp_path: Path)
           user_agent: "bot/1 (+https://x.example/bot)"
           headers: {Accept-Language: en, X-Token: "42"}
           parse_in_thread_above: 0
-        store: {body: false, text: true, links: false}
+          read_timeout: 5s
+          max_redirects: 0
+        store: {body: false, text: true, links: false, non_html: skip}
     """)
     config = load_config(path)
     assert config.start_urls == ("https://x.example/",)
@@ -177,8 +179,9 @@ def test_every_section_is_read_with_durations_sizes_and_patterns(tmp_path: Path)
     assert config.fetch == FetchConfig(
         concurrency=8, timeout=60.0, connect_timeout=2.5, max_body_size=1536 * 1024,
         user_agent="bot/1 (+https://x.example/bot)",
-        headers=(("Accept-Language", "en"), ("X-Token", "42")), parse_in_thread_above=0)
-    assert config.store == StoreConfig(body=False, text=True, links=False)
+        headers=(("Accept-Language", "en"), ("X-Token", "42")), parse_in_thread_above=0,
+        read_timeout=5.0, max_redirects=0)
+    assert config.store == StoreConfig(body=False, text=True, links=False, non_html="skip")
 
 
 def test_robots_settings_are_read_with_their_defaults(tmp_path: Path) -> None:
@@ -486,7 +489,7 @@ ERRORS = {
         name: x
         store:
           everything: true
-    """, "3: store.everything: unknown key (valid keys: body, text, links, markdown)"),
+    """, "3: store.everything: unknown key (valid keys: body, text, links, markdown, non_html)"),
     "unknown_section": ("""
         name: x
         politenes: {}
@@ -583,6 +586,18 @@ ERRORS = {
     "timeout_zero": ("""
         fetch: {timeout: 0s}
     """, "1: fetch.timeout: must be greater than 0, got '0s'"),
+    "read_timeout_zero": ("""
+        fetch:
+          read_timeout: 0
+    """, "2: fetch.read_timeout: must be greater than 0, got 0"),
+    "max_redirects_negative": ("""
+        fetch:
+          max_redirects: -1
+    """, "2: fetch.max_redirects: must be at least 0, got -1"),
+    "non_html": ("""
+        store:
+          non_html: drop
+    """, "2: store.non_html: expected one of metadata, body, skip; got 'drop'"),
     "size": ("""
         fetch:
           max_body_size: 10XB

@@ -179,20 +179,24 @@ async def test_slow_response_is_stored_as_timeout_error(site_server, out_db) -> 
     assert stats.status == "finished"
 
 
-async def test_redirect_is_stored_under_requested_url_with_final_url(site_server,
-                                                                      out_db) -> None:
+async def test_a_redirect_is_a_page_of_its_own_and_its_target_carries_the_chain(
+        site_server, out_db) -> None:
     server = site_server({
         "/": html_page("Home", links=["/old"]),
-        "/old": Page("", status=301, headers={"Location": "/new"}),
+        "/old": Page("Moved", status=301, headers={"Location": "/new"}),
         "/new": html_page("New"),
     })
 
     await crawl(config=make_config([server.url("/")]), output=out_db)
 
-    page = pages_by_path(out_db)["/old"]
-    assert page["final_url"] == server.url("/new")
-    assert page["status"] == 200
-    assert page["title"] == "New"
+    pages = pages_by_path(out_db)
+    old, new = pages["/old"], pages["/new"]
+    assert (old["status"], old["body"], old["title"], old["redirects"]) == (301, None, None, None)
+    assert json.loads(old["headers"])["location"] == "/new"
+    assert (new["status"], new["title"], new["depth"], new["referrer"]) == (
+        200, "New", 1, server.url("/"))          # a redirect is not a link step
+    assert json.loads(new["redirects"]) == [[301, server.url("/old")]]
+    assert server.paths.count("/new") == 1
 
 
 async def test_crawl_stats_agree_with_the_database(site_server, out_db) -> None:

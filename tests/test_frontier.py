@@ -13,7 +13,7 @@ import pytest
 from crawler import Crawler, Request, Spider, crawl
 from crawler import sqlite_frontier as durable
 from crawler.errors import CrawlerError
-from crawler.storage import Store
+from crawler.storage import SCHEMA_VERSION, Store
 from tests.conftest import FAST_SETTINGS, make_config, rows, scalar
 from tests.site import html_page, path_of, reachable, tree_site
 
@@ -231,7 +231,7 @@ async def test_a_version_1_database_gains_the_new_columns(tmp_path, site_server)
 
     await crawl(config=make_config([server.url("/")]), output=db)
 
-    assert scalar(db, "PRAGMA user_version") == 2
+    assert scalar(db, "PRAGMA user_version") == SCHEMA_VERSION
     assert scalar(db, "SELECT count(content_hash) FROM pages") == 3
     assert rows(db, "SELECT id, runs FROM crawls") == [{"id": 1, "runs": 1},
                                                        {"id": 2, "runs": 1}]

@@ -32,7 +32,8 @@ def known_rows(db: SiteDB) -> list[dict[str, object]]:
         ("/deep/2", "/deep/2", 200, "Deep 2", 2), ("/deep/3", "/deep/3", 200, "Deep 3", 3),
         ("/gone", "/gone", 410, "Not found", 2), ("/guide", "/guide", 200, "Guide", 1),
         ("/gz", "/gz", 200, "Compressed", 1), ("/missing", "/missing", 404, "Not found", 1),
-        ("/news", "/news", 200, "News", 1), ("/old", "/moved", 200, "Moved here", 1),
+        ("/news", "/news", 200, "News", 1), ("/old", "/old", 302, None, 1),
+        ("/moved", "/moved", 200, "Moved here", 1),
         ("/product/1", "/product/1", 200, "Lamp", 1),
         ("/product/2", "/product/2", 200, "Rope", 1), ("/slow", "/slow", 200, "Slow", 1),
     ]
@@ -52,20 +53,21 @@ def test_table_output_is_aligned_with_exact_rows(db: SiteDB) -> None:
         "status   n\n"
         "------  --\n"
         "   200  13\n"
+        "   302   1\n"
         "   404   1\n"
         "   410   1\n"
-        "(3 rows)\n"
+        "(4 rows)\n"
     )
 
 
 def test_table_shows_every_known_page(db: SiteDB) -> None:
     result = run_cli("query", db.path, KNOWN)
     lines = result.out.splitlines()
-    assert lines[-1] == "(15 rows)"
+    assert lines[-1] == "(16 rows)"
     body = lines[2:-1]
     assert [line.split()[0] for line in body] == [r["url"] for r in known_rows(db)]
     redirect = next(line for line in body if line.startswith(db.url("/old ")))
-    assert redirect.split()[:3] == [db.url("/old"), db.url("/moved"), "200"]
+    assert redirect.split()[:4] == [db.url("/old"), db.url("/old"), "302", "NULL"]
     null_title = next(line for line in body if line.startswith(db.url("/data.json")))
     assert "NULL" in null_title.split()
 
@@ -95,7 +97,7 @@ def test_csv_round_trips_text_with_commas_and_newlines(db: SiteDB) -> None:
     result = run_cli("query", db.path, sql, "--csv")
     parsed = list(csv.DictReader(io.StringIO(result.out)))
     expected = db.rows(sql)
-    assert len(parsed) == len(expected) == 15
+    assert len(parsed) == len(expected) == 16
     for row, (pid, url, title, text, elapsed) in zip(parsed, expected, strict=True):
         assert row == {"id": str(pid), "url": url, "title": title or "", "text": text or "",
                        "elapsed_ms": str(elapsed)}
@@ -137,7 +139,7 @@ def test_write_statements_are_refused_and_change_nothing(db: SiteDB, sql: str) -
     assert result.err.startswith("crawler: error: ")
     assert "Traceback" not in result.err
     assert file_digest(db.path) == before
-    assert db.rows("SELECT count(*) FROM pages") == [(15,)]
+    assert db.rows("SELECT count(*) FROM pages") == [(16,)]
 
 
 @pytest.mark.parametrize("sql", ["ATTACH DATABASE '{target}' AS other",

@@ -134,3 +134,21 @@ async def test_max_pages_stores_exactly_that_many_pages(site_server, out_db) -> 
     assert len(server.requests) <= 7
     stored = {path_of(r["url"]) for r in rows(out_db, "SELECT url FROM pages")}
     assert set(server.paths) == stored
+
+
+async def test_data_links_malformed_hosts_and_broken_brackets_are_dropped_unfetched(
+        site_server, out_db) -> None:
+    broken = ["http://[", "http://[zz::1]/", "http://exa mple.com/", "http://ex%ample.com/",
+              "http://a..b/", "http://1.2.3.4.5/"]
+    server = site_server({
+        "/": html_page("Home", links=["data:text/html,<a href=/x>x</a>", *broken, "/a"]),
+        "/a": html_page("A")})
+
+    stats = await crawl(config=make_config([server.url("/")]), output=out_db)
+
+    assert sorted(server.paths) == ["/", "/a"]
+    assert stats.dropped["scheme"] == 1
+    assert stats.dropped["invalid_url"] == len(broken)  # invalid, not merely offsite
+    assert stats.errors == 0  # none of them broke the page's parse
+    targets = {r["href"]: r["url"] for r in rows(out_db, "SELECT href, url FROM links")}
+    assert [targets[href] for href in broken] == [None] * len(broken)

@@ -10,6 +10,7 @@ import pytest
 from crawler import Request, Spider, crawl
 from crawler.errors import ConfigError, SitemapError
 from crawler.sitemaps import Entry, SitemapParser, XmlBody, normalize_lastmod
+from crawler.storage import SCHEMA_VERSION
 from tests.conftest import FAST_SETTINGS, make_config, rows, scalar
 from tests.site import Page, html_page
 
@@ -362,7 +363,7 @@ async def test_an_old_database_gains_the_sitemap_urls_table(site_server, out_db)
     await crawl(config=sitemap_config(server), output=out_db)
 
     assert scalar(out_db, "SELECT count(*) FROM sitemap_urls") == 1
-    assert scalar(out_db, "PRAGMA user_version") == 2
+    assert scalar(out_db, "PRAGMA user_version") == SCHEMA_VERSION
 
 
 # ---- errors and caps --------------------------------------------------------------

@@ -37,8 +37,8 @@ def report(db: SiteDB) -> Report:
 
 
 def test_pages_by_status(report: Report) -> None:
-    assert report.by_status == [{"status": 200, "pages": 13}, {"status": 404, "pages": 1},
-                                {"status": 410, "pages": 1}]
+    assert report.by_status == [{"status": 200, "pages": 13}, {"status": 302, "pages": 1},
+                                {"status": 404, "pages": 1}, {"status": 410, "pages": 1}]
 
 
 def test_pages_by_content_type(report: Report, db: SiteDB) -> None:
@@ -46,6 +46,7 @@ def test_pages_by_content_type(report: Report, db: SiteDB) -> None:
     assert report.by_content_type == [
         {"content_type": "text/html", "pages": 14, "bytes": html_bytes},
         {"content_type": "application/json", "pages": 1, "bytes": 19},
+        {"content_type": "text/plain", "pages": 1, "bytes": 0},  # the 302: body not read
     ]
 
 
@@ -53,13 +54,13 @@ def test_hosts_with_pages_errors_and_mean_latency(report: Report, db: SiteDB) ->
     mean = db.rows("SELECT avg(elapsed_ms) FROM pages")[0][0]
     (host,) = report.by_host
     assert (host["host"], host["pages"], host["errors"]) == (
-        db.base.removeprefix("http://"), 15, 2)
+        db.base.removeprefix("http://"), 16, 2)
     assert abs(host["mean_ms"] - mean) <= 0.051  # rounded to 0.1 ms
     assert report.hosts_total == 1
 
 
 def test_depth_histogram(report: Report) -> None:
-    assert report.depth == [{"depth": 0, "pages": 1}, {"depth": 1, "pages": 11},
+    assert report.depth == [{"depth": 0, "pages": 1}, {"depth": 1, "pages": 12},
                             {"depth": 2, "pages": 2}, {"depth": 3, "pages": 1}]
 
 
@@ -88,7 +89,7 @@ def test_broken_links_with_the_pages_that_link_to_them(report: Report, db: SiteD
 def test_crawl_summary(report: Report, db: SiteDB) -> None:
     crawl = report.crawl
     assert (crawl["id"], crawl["name"], crawl["status"]) == (db.crawl_id, "harbour", "finished")
-    assert (crawl["pages"], crawl["items"], crawl["errors"]) == (15, 2, 2)
+    assert (crawl["pages"], crawl["items"], crawl["errors"]) == (16, 2, 2)
     assert crawl["links"] == db.rows("SELECT count(*) FROM links")[0][0]
     assert crawl["duration_s"] is not None and crawl["duration_s"] >= SLOW_DELAY
 
@@ -117,10 +118,10 @@ def test_latest_crawl_by_default_and_any_crawl_by_id(tmp_path_factory: pytest.Te
     latest = json.loads(run_cli("stats", two.path, "--json").out)
     assert latest["crawl"]["id"] == two.crawl_id
     assert latest["crawl"]["pages"] == TWO_CRAWL_PAGES
-    assert [c["pages"] for c in latest["crawls"]] == [15, TWO_CRAWL_PAGES]
+    assert [c["pages"] for c in latest["crawls"]] == [16, TWO_CRAWL_PAGES]
     first = json.loads(run_cli("stats", two.path, "--crawl", str(two.crawl_id - 1),
                                "--json").out)
-    assert first["crawl"]["pages"] == 15
+    assert first["crawl"]["pages"] == 16
     assert first["depth"][-1] == {"depth": 3, "pages": 1}
     text = run_cli("stats", two.path).out
     assert "\nCrawls in this database\n" in text

@@ -63,7 +63,15 @@ def test_join_resolves_href_against_base_and_canonicalizes(href: str, expected: 
     ("javascript:void(0)", "scheme"),
     ("tel:+15551234", "scheme"),
     ("ftp://127.0.0.1/file", "scheme"),
+    ("data:text/html,<p>hi</p>", "scheme"),
     ("http://[::1", "invalid_url"),
+    ("http://[", "invalid_url"),
+    ("http://[zz::1]/", "invalid_url"),
+    ("http://exa mple.com/", "invalid_url"),
+    ("http://ex%ample.com/", "invalid_url"),
+    ("http://a..b/", "invalid_url"),
+    ("http://1.2.3.4.5/", "invalid_url"),
+    ("http://999.1.1.1/", "invalid_url"),
     ("http://", "invalid_url"),
     ("https:///path-without-host", "invalid_url"),
 ])
@@ -115,7 +123,8 @@ def test_plain_join_resolves_dot_segments_like_rfc_3986() -> None:
 
 @settings(max_examples=3000, deadline=None)
 @given(scheme=st.sampled_from(["http", "HTTP", "https", "hTtPs", "ftp"]),
-       host=st.sampled_from(["127.0.0.1", "Example.COM", "a-b.c", "x", "a..b", "-a.b", "a.b."]),
+       host=st.sampled_from(["127.0.0.1", "Example.COM", "a-b.c", "x", "a..b", "-a.b", "a.b.",
+                             "1.2.3.4.5", "999.1.1.1", "a.b.9"]),
        port=st.sampled_from(["", ":80", ":443", ":8080", ":0080", ":", ":65536", ":99999", ":9"]),
        rest=st.text(alphabet=_HREF_CHARS, max_size=25))
 def test_plain_canonicalize_agrees_with_the_full_parser(scheme: str, host: str, port: str,
