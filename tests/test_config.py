@@ -747,3 +747,22 @@ def test_empty_file_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "# nothing here\n")
     assert str(load_error(path)) == (f"{path}: the file is empty; expected settings like "
                                      "'start_urls: [...]'")
+
+
+def test_every_setting_is_in_the_readme_configuration_reference() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    reference = readme[readme.index("## Configuration reference"):readme.index("## The database")]
+
+    def keys(cls: type, prefix: str = "") -> list[str]:
+        found = []
+        for f in dataclasses.fields(cls):
+            default = (f.default_factory() if f.default_factory is not dataclasses.MISSING
+                       else None)
+            if dataclasses.is_dataclass(default):
+                found += keys(type(default), f"{prefix}{f.name}.")
+            elif f.name != "source":
+                found.append(prefix + f.name)
+        return found
+
+    undocumented = [key for key in keys(CrawlConfig) if f"| `{key}` |" not in reference]
+    assert not undocumented
