@@ -126,14 +126,11 @@ class Crawler:
             raise CrawlerError(f"{self.output}: no unfinished crawl named {config.name!r} "
                                "to resume")
         if resume:
-            assert previous is not None
             await store.resume_crawl(previous["id"], config.to_json_dict())
-            crawl_id = previous["id"]
         else:
             recrawl_of = previous["id"] if previous is not None and config.recrawl else None
-            crawl_id = await store.start_crawl(config.name, config.to_json_dict(),
-                                               recrawl_of=recrawl_of)
-        self.stats.crawl_id = crawl_id
+            await store.start_crawl(config.name, config.to_json_dict(), recrawl_of=recrawl_of)
+        crawl_id = self.stats.crawl_id = store.crawl_id or 0
         if not durable:
             self.scheduler.attach(self._frontier or MemoryFrontier())
             return
@@ -141,18 +138,21 @@ class Crawler:
                                   name_callback=self._callback_name)
         self.scheduler.attach(frontier)
         if resume:
-            assert previous is not None
-            self.scheduler.completed_before = previous["pages"]
-            await frontier.recover()
-            self._announce(f"resuming crawl {config.name!r} (#{crawl_id}) in {self.output}: "
-                           f"{previous['pages']:,} pages stored, "
-                           f"{previous['to_fetch']:,} URLs still to fetch")
+            await self._resume(frontier, previous)
         elif config.recrawl:
             self._recrawl = True
             if previous is not None:
                 queued = await recrawl.seed(store, crawl_id, previous["id"])
                 await frontier.recover()
                 self._announce(f"recrawling {queued:,} pages of crawl #{previous['id']}")
+
+    async def _resume(self, frontier: Frontier, previous: Any) -> None:
+        """Continue where the last run stopped: its leases back in line, its pages counted."""
+        self.scheduler.completed_before = previous["pages"]
+        await frontier.recover()
+        self._announce(f"resuming crawl {self.config.name!r} (#{previous['id']}) in "
+                       f"{self.output}: {previous['pages']:,} pages stored, "
+                       f"{previous['to_fetch']:,} URLs still to fetch")
 
     def _callback_name(self, callback: Any) -> str | None:
         """The name a spider method is stored under; None for any other callable."""
@@ -201,12 +201,11 @@ class Crawler:
 
     async def _finish(self, store: Store) -> None:
         frontier = self.scheduler.frontier
-        if isinstance(frontier, SqliteFrontier):
-            try:
-                await frontier.close()
-            except Exception:  # logged, not raised: the status row must still be written
-                log.exception("could not close the frontier")
-            self.scheduler.dropped["duplicate"] += frontier.duplicates
+        try:
+            await frontier.close()
+        except Exception:  # logged, not raised: the status row must still be written
+            log.exception("could not close the frontier")
+        self.scheduler.dropped["duplicate"] += frontier.duplicates
         stats = self.stats
         stats.stop_reason = self.scheduler.stop_reason or stats.stop_reason
         if stats.status == "running":
@@ -263,7 +262,10 @@ class Crawler:
         assert self._fetcher is not None and self._store is not None
         self.scheduler.started(request)
         if request.kind == SITEMAP:  # streamed and read for URLs; never a page row
+            tries = request.tries
             await self._sitemaps.read(request, self._fetcher, self._store)
+            if request.tries == tries:  # not waiting for a retry: finished, read or not
+                self.scheduler.frontier.done(request)
             return False
         fetched_at = time.time()
         try:

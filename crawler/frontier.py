@@ -12,7 +12,7 @@ worker) → `done` (its page is stored) or `failed` (an error was recorded) or
 `dropped` (refused at dispatch: robots.txt, a budget). A leased request can
 be given back with `requeue` (a retry that became due, a stop). A durable
 frontier leases from disk; on resume, leased-but-unfinished requests go
-back to the queue (`recover`).
+back to the queue (`recover`), and `close` settles a stopped crawl's leases.
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ class Frontier(Protocol):
 
     def size(self) -> int:
         """How many requests wait, for progress reports (an estimate is fine)."""
+
+    async def recover(self) -> int:
+        """A resumed crawl: put requests leased by a run that died back in line."""
+
+    async def close(self) -> None:
+        """The crawl is over: settle what is still leased so a later run finds it."""
 
     @property
     def duplicates(self) -> int:
@@ -127,4 +133,10 @@ class MemoryFrontier:
 
     def size(self) -> int:
         return self._pending
+
+    async def recover(self) -> int:
+        return 0  # nothing outlives the process
+
+    async def close(self) -> None:
+        pass
 

@@ -75,6 +75,8 @@ async def test_pages_listed_only_in_a_sitemap_are_crawled(site_server, out_db) -
     assert found == [{"depth": 0, "referrer": server.url("/maps/pages.xml")}] * 2
     assert scalar(out_db, "SELECT count(*) FROM pages WHERE url LIKE '%.xml'") == 0
     assert stats.sitemaps == {"fetched": 1, "urls": 2, "scheduled": 2}
+    left = scalar(out_db, "SELECT count(*) FROM frontier WHERE state NOT IN ('done', 'failed')")
+    assert left == 0      # the sitemap's own request is finished too: nothing to resume
 
 
 async def test_sitemaps_are_read_once_an_unreachable_robots_txt_answers(site_server,
