@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS pages (
     headers         TEXT NOT NULL,       -- JSON object, lower-case names
     request_headers TEXT,                -- JSON object, what was sent
     body            BLOB,                -- NULL when store.body is false or it was not kept
-    content_hash    TEXT,                -- BLAKE2b-128 of the body, hex
+    content_hash    TEXT,                -- SHA-256 of the body, first 128 bits, hex
     change          TEXT,                -- recrawls: new | changed | unchanged
     redirects       TEXT                 -- JSON [[status, url], ...]: the hops that led here
 );
