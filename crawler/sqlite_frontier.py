@@ -163,9 +163,12 @@ class SqliteFrontier:
         return recovered
 
     async def close(self) -> None:
-        """Stop background loads; what is still leased goes back to `queued` (it was not done)."""
-        for task in list(self._tasks):
-            task.cancel()
+        """Let background loads finish; what is still leased goes back to `queued`.
+
+        Loads are awaited, not cancelled: a lease cancelled mid-query leaves
+        its UPDATE ... RETURNING unfinished on the connection, and then no
+        transaction can commit ("SQL statements in progress").
+        """
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._store.flush()
         async with self._store.transaction():
@@ -228,8 +231,8 @@ class SqliteFrontier:
     async def _lease(self, host: str) -> int:
         size = self._window_size()
         self._low_water = size // 2
-        async with self._store.transaction():
-            cursor = await self._store.db.execute(_LEASE, (self._crawl_id, host, size))
+        async with self._store.transaction(), self._store.db.execute(
+                _LEASE, (self._crawl_id, host, size)) as cursor:
             rows = await cursor.fetchall()
         if not rows:
             return 0

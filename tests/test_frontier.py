@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 
 from crawler import Crawler, Request, Spider, crawl
@@ -247,3 +248,28 @@ async def test_store_latest_crawl_reports_urls_still_to_fetch(tmp_path) -> None:
         latest: Any = await store.latest_crawl("x")
 
     assert (latest["id"], latest["status"], latest["to_fetch"]) == (crawl_id, "running", 3)
+
+
+async def test_closing_while_a_window_is_being_leased_leaves_the_database_writable(
+        tmp_path, monkeypatch) -> None:
+    # Slow reads keep the lease's UPDATE ... RETURNING open when close() comes.
+    fetchall = aiosqlite.Cursor.fetchall
+
+    async def slow_fetchall(self: aiosqlite.Cursor) -> Any:
+        await asyncio.sleep(0.2)
+        return await fetchall(self)
+
+    monkeypatch.setattr(aiosqlite.Cursor, "fetchall", slow_fetchall)
+    async with Store(tmp_path / "x.db") as store:
+        crawl_id = await store.start_crawl("x", {})
+        frontier = durable.SqliteFrontier(store, crawl_id)
+        for i in range(500):
+            frontier.add("http://a:80", Request(f"http://a/{i}"))
+        await store.flush()
+        assert frontier.pop("http://a:80") is None   # starts leasing a window
+        await asyncio.sleep(0.1)                      # ... which is now mid-query
+
+        await frontier.close()
+        await store.finish_crawl("finished", {})      # a commit: nothing left in progress
+
+    assert scalar(tmp_path / "x.db", "SELECT count(*) FROM frontier WHERE state = 'queued'") == 500
