@@ -76,7 +76,7 @@ class Fetcher:
         if self._session is None:
             raise RuntimeError("Fetcher is not open")
         started = time.monotonic()
-        try:
+        with _client_errors(started, self.config):
             # Canonical URLs are already encoded: spare aiohttp a re-parse and re-quote.
             url = URL(request.url, encoded=True)
             # aiohttp raises on its max_redirects-th redirect, so it follows one fewer.
@@ -93,28 +93,6 @@ class Fetcher:
                 finally:
                     response.elapsed = time.monotonic() - started
                 return response
-        except FetchError:
-            raise
-        except TimeoutError as exc:
-            raise FetchError(self._timed_out(exc, time.monotonic() - started),
-                             kind="timeout") from None
-        except aiohttp.InvalidURL as exc:
-            raise InvalidURLError(f"invalid URL: {exc}") from None
-        except aiohttp.TooManyRedirects as exc:
-            raise FetchError(f"too many redirects: {exc}", kind="redirect") from None
-        except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as exc:
-            raise FetchError(_describe(exc), kind="connection") from None
-
-    def _timed_out(self, exc: TimeoutError, elapsed: float) -> str:
-        """Which of the three timeouts fired, for the errors row."""
-        config = self.config
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return f"connect timed out after {config.connect_timeout:g}s"
-        if isinstance(exc, aiohttp.SocketTimeoutError):
-            return f"read timed out: no data for {config.read_timeout:g}s"
-        return f"timed out after {elapsed:.1f}s (fetch.timeout {config.timeout:g}s)"
-
-
 
     @contextlib.asynccontextmanager
     async def stream(self, request: Request, *, max_redirects: int = 5
@@ -127,13 +105,13 @@ class Fetcher:
         if self._session is None:
             raise RuntimeError("Fetcher is not open")
         started = time.monotonic()
-        with _client_errors(started):
+        with _client_errors(started, self.config):
             resp = await self._session.get(URL(request.url, encoded=True),
                                            headers=request.headers,
                                            allow_redirects=True,
                                            max_redirects=max_redirects + 1)  # see fetch()
         try:
-            yield BodyStream(resp, started)
+            yield BodyStream(resp, started, self.config)
         finally:
             if resp.content.at_eof():
                 resp.release()
@@ -144,9 +122,11 @@ class Fetcher:
 class BodyStream:
     """A response whose body is read in chunks: `while chunk := await stream.read(): ...`."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, started: float) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, started: float,
+                 config: FetchConfig) -> None:
         self._resp = resp
         self._started = started
+        self._config = config
         self.url = str(resp.url)  # after redirects
         self.status = resp.status
         self.headers = resp.headers
@@ -165,19 +145,19 @@ class BodyStream:
 
     async def read(self, size: int = _CHUNK) -> bytes:
         """The next chunk of at most `size` bytes; b"" at the end."""
-        with _client_errors(self._started):
+        with _client_errors(self._started, self._config):
             chunk = await self._resp.content.read(size)
         self.received += len(chunk)
         return chunk
 
 
 @contextlib.contextmanager
-def _client_errors(started: float) -> Iterator[None]:
+def _client_errors(started: float, config: FetchConfig) -> Iterator[None]:
     """aiohttp's and the socket's exceptions as FetchError with the `kind` errors stores."""
     try:
         yield
-    except TimeoutError:
-        raise FetchError(f"timed out after {time.monotonic() - started:.1f}s",
+    except TimeoutError as exc:
+        raise FetchError(_timed_out(exc, time.monotonic() - started, config),
                          kind="timeout") from None
     except aiohttp.InvalidURL as exc:
         raise InvalidURLError(f"invalid URL: {exc}") from None
@@ -225,6 +205,15 @@ def _response(request: Request, resp: aiohttp.ClientResponse) -> Response:
         body=b"", content_type=resp.content_type if has_type else None,
         charset=resp.charset, request_headers=resp.request_info.headers,
     )
+
+
+def _timed_out(exc: TimeoutError, elapsed: float, config: FetchConfig) -> str:
+    """Which of the three timeouts fired, for the errors row."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"connect timed out after {config.connect_timeout:g}s"
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return f"read timed out: no data for {config.read_timeout:g}s"
+    return f"timed out after {elapsed:.1f}s (fetch.timeout {config.timeout:g}s)"
 
 
 def _describe(exc: BaseException) -> str:

@@ -238,16 +238,21 @@ async def test_a_version_1_database_gains_the_new_columns(tmp_path, site_server)
                                                        {"id": 2, "runs": 1}]
 
 
+async def queued_frontier(store: Store, urls: int) -> durable.SqliteFrontier:
+    """A new crawl "x" whose frontier holds `urls` queued URLs of one host, written."""
+    frontier = durable.SqliteFrontier(store, await store.start_crawl("x", {}))
+    for i in range(urls):
+        frontier.add("http://a:80", Request(f"http://a/{i}"))
+    await store.flush()
+    return frontier
+
+
 async def test_store_latest_crawl_reports_urls_still_to_fetch(tmp_path) -> None:
     async with Store(tmp_path / "x.db") as store:
-        crawl_id = await store.start_crawl("x", {})
-        frontier = durable.SqliteFrontier(store, crawl_id)
-        for i in range(3):
-            frontier.add("http://a:80", Request(f"http://a/{i}"))
-        await store.flush()
+        await queued_frontier(store, 3)
         latest: Any = await store.latest_crawl("x")
 
-    assert (latest["id"], latest["status"], latest["to_fetch"]) == (crawl_id, "running", 3)
+    assert (latest["id"], latest["status"], latest["to_fetch"]) == (store.crawl_id, "running", 3)
 
 
 async def test_closing_while_a_window_is_being_leased_leaves_the_database_writable(
@@ -261,11 +266,7 @@ async def test_closing_while_a_window_is_being_leased_leaves_the_database_writab
 
     monkeypatch.setattr(aiosqlite.Cursor, "fetchall", slow_fetchall)
     async with Store(tmp_path / "x.db") as store:
-        crawl_id = await store.start_crawl("x", {})
-        frontier = durable.SqliteFrontier(store, crawl_id)
-        for i in range(500):
-            frontier.add("http://a:80", Request(f"http://a/{i}"))
-        await store.flush()
+        frontier = await queued_frontier(store, 500)
         assert frontier.pop("http://a:80") is None   # starts leasing a window
         await asyncio.sleep(0.1)                      # ... which is now mid-query
 
