@@ -50,6 +50,7 @@ _INSERT = (
     "value ->> 5, value ->> 6 FROM json_each(?)"
 )
 _SET_STATE = "UPDATE frontier SET state = ? WHERE id IN (SELECT value FROM json_each(?))"
+_UNLEASE = "UPDATE frontier SET state = 'queued' WHERE crawl_id = ? AND state = 'leased'"
 _LEASE = (
     "UPDATE frontier SET state = 'leased' WHERE id IN ("
     " SELECT id FROM frontier WHERE crawl_id = ? AND host = ? AND state = 'queued'"
@@ -151,9 +152,7 @@ class SqliteFrontier:
         """Put leased rows back in the queue (a resumed crawl); returns how many."""
         db = self._store.db
         async with self._store.transaction():
-            cur = await db.execute(
-                "UPDATE frontier SET state = 'queued' WHERE crawl_id = ? AND state = 'leased'",
-                (self._crawl_id,))
+            cur = await db.execute(_UNLEASE, (self._crawl_id,))
             recovered = cur.rowcount
         async with db.execute("SELECT host, count(*) FROM frontier WHERE crawl_id = ? "
                               "AND state = 'queued' GROUP BY host", (self._crawl_id,)) as cur:
@@ -172,9 +171,7 @@ class SqliteFrontier:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._store.flush()
         async with self._store.transaction():
-            await self._store.db.execute(
-                "UPDATE frontier SET state = 'queued' WHERE crawl_id = ? AND state = 'leased'",
-                (self._crawl_id,))
+            await self._store.db.execute(_UNLEASE, (self._crawl_id,))
 
     # ---- the Store's batch (see Store.add_part) ----
 
@@ -245,7 +242,8 @@ class SqliteFrontier:
 
     def _window_size(self) -> int:
         """Per-host window: share WINDOW_TOTAL among active hosts, within [MIN, MAX]."""
-        active = max(1, len(self._on_disk | self._windows.keys()))
+        # An upper bound on active hosts (one may be in both), without building a set.
+        active = max(1, len(self._on_disk) + len(self._windows))
         return max(WINDOW_MIN, min(WINDOW_MAX, WINDOW_TOTAL // active))
 
     # ---- requests to rows and back ----

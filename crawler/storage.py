@@ -386,18 +386,16 @@ class Store:
         await self.db.commit()
         self.crawl_id = crawl_id
 
-    async def latest_crawl(self, name: str) -> sqlite3.Row | None:
-        """The newest crawl called `name`, with how many of its URLs are still to fetch."""
-        self.db.row_factory = sqlite3.Row
-        try:
-            async with self.db.execute(
-                    "SELECT id, status, (SELECT count(*) FROM frontier f WHERE f.crawl_id = c.id "
-                    "AND f.state IN ('queued', 'leased')) AS to_fetch, "
-                    "(SELECT count(*) FROM pages p WHERE p.crawl_id = c.id) AS pages "
-                    "FROM crawls c WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)) as cur:
-                return await cur.fetchone()
-        finally:
-            self.db.row_factory = None
+    async def latest_crawl(self, name: str) -> dict[str, Any] | None:
+        """The newest crawl called `name`: id, status, pages and URLs still to fetch."""
+        async with self.db.execute(
+                "SELECT id, status, (SELECT count(*) FROM frontier f WHERE f.crawl_id = c.id "
+                "AND f.state IN ('queued', 'leased')) AS to_fetch, "
+                "(SELECT count(*) FROM pages p WHERE p.crawl_id = c.id) AS pages "
+                "FROM crawls c WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else dict(zip(("id", "status", "to_fetch", "pages"), row,
+                                                  strict=True))
 
     async def finish_crawl(self, status: str, stats: Mapping[str, Any]) -> None:
         await self.flush()

@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,12 @@ FAST_SETTINGS: dict[str, Any] = {
 
 
 # -- the database --------------------------------------------------------------
+
+
+def assert_fetched_once(paths: list[str]) -> None:
+    """No path of the server's log was requested twice."""
+    twice = {path: n for path, n in Counter(paths).items() if n > 1}
+    assert not twice, f"fetched more than once: {twice}"
 
 
 def rows(db: Path, sql: str, *params: Any) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 import crawler
 from crawler import Crawler, CrawlStats, Spider, crawl
-from tests.conftest import FAST_SETTINGS, make_config, rows, scalar
+from tests.conftest import FAST_SETTINGS, assert_fetched_once, make_config, rows, scalar
 from tests.site import (
     Page,
     chain_path,
@@ -32,11 +31,6 @@ pytestmark = pytest.mark.timeout(30)
 
 def pages_by_path(db: Path) -> dict[str, dict[str, Any]]:
     return {path_of(row["url"]): row for row in rows(db, "SELECT * FROM pages")}
-
-
-def assert_fetched_once(paths: list[str]) -> None:
-    twice = {path: n for path, n in Counter(paths).items() if n > 1}
-    assert not twice, f"fetched more than once: {twice}"
 
 
 async def test_every_reachable_page_is_fetched_exactly_once(site_server, out_db) -> None:

@@ -15,7 +15,7 @@ from crawler import Crawler, Request, Spider, crawl
 from crawler import sqlite_frontier as durable
 from crawler.errors import CrawlerError
 from crawler.storage import SCHEMA_VERSION, Store
-from tests.conftest import FAST_SETTINGS, make_config, rows, scalar
+from tests.conftest import FAST_SETTINGS, assert_fetched_once, make_config, rows, scalar
 from tests.site import html_page, path_of, reachable, tree_site
 
 pytestmark = pytest.mark.timeout(60)
@@ -24,11 +24,6 @@ pytestmark = pytest.mark.timeout(60)
 def frontier_states(db: Path) -> Counter[str]:
     return Counter({r["state"]: r["n"] for r in rows(
         db, "SELECT state, count(*) AS n FROM frontier GROUP BY state")})
-
-
-def assert_fetched_once(paths: list[str]) -> None:
-    twice = {path: n for path, n in Counter(paths).items() if n > 1}
-    assert not twice, f"fetched more than once: {twice}"
 
 
 async def test_every_url_has_one_frontier_row_with_its_final_state(site_server, out_db,
