@@ -15,7 +15,7 @@ import asyncio
 import statistics
 import time
 
-from crawler.parser import parse_page, visible_text
+from crawler.html.parser import parse_page, visible_text
 
 TICK = 0.005  # the ticker asks to wake every 5 ms
 

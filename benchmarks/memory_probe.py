@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler import cli
-from crawler.scheduler import Scheduler
+from crawler.engine.scheduler import Scheduler
 
 TOP = 12
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.config import CrawlConfig, load_config
-from crawler.engine import Crawler
+from crawler.engine.crawler import Crawler
 from crawler.errors import ConfigError, CrawlerError, FetchError, SpiderLoadError
 from crawler.models import Item, Request, Response
 from crawler.spider import Spider

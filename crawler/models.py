@@ -11,12 +11,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
-from crawler import content, urls
-from crawler.parser import ParsedPage, css, css_first, parse_page
+from crawler import urls
+from crawler.html import content
+from crawler.html.parser import ParsedPage, css, css_first, parse_page
 
 Callback = Callable[["Response"], Any]
 
-SITEMAP = "sitemap"  # Request.kind of a sitemap fetch (see crawler/sitemaps.py)
+SITEMAP = "sitemap"  # Request.kind of a sitemap fetch (see crawler/sitemaps/reader.py)
 
 
 @dataclass(slots=True, eq=False)
@@ -40,7 +41,7 @@ class Request:
     failures: tuple[str, ...] = ()  # why each failed attempt failed
     last_hash: str | None = None  # a recrawl: the content hash of the body the last crawl got
     # What the response is read as: "page" (parsed, stored, called back) or
-    # "sitemap" (streamed to crawler.sitemaps; what it lists is scheduled).
+    # "sitemap" (streamed to crawler.sitemaps.reader; what it lists is scheduled).
     kind: str = "page"
     # The redirects that led here, as (status, URL that answered it) hops; plain
     # data so a frontier can store it. Set by the engine when it follows a 3xx.

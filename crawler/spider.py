@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 from crawler.config import CrawlConfig
 from crawler.errors import SpiderLoadError
+from crawler.html.parser import extract_item, rules_for
 from crawler.models import Item, Request, Response
-from crawler.parser import extract_item, rules_for
 
 
 class Spider:

@@ -34,7 +34,7 @@ class CrawlStats:
     by_status: Counter[int] = field(default_factory=Counter)
     errors_by_kind: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
-    # fetched, urls, scheduled, children, missing, not_fetched (see crawler/sitemaps.py)
+    # fetched, urls, scheduled, children, missing, not_fetched (see crawler/sitemaps/reader.py)
     sitemaps: Counter[str] = field(default_factory=Counter)
     duration: float = 0.0
     started: float = field(default_factory=time.monotonic)

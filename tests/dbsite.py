@@ -40,7 +40,7 @@ import pytest
 from aiohttp import web
 
 import crawler
-from crawler import cli_db
+from crawler.cli import db as cli_db
 from crawler.config import StoreConfig, config_from_dict
 
 REPO = Path(__file__).resolve().parent.parent
@@ -255,7 +255,7 @@ def subprocess_env() -> dict[str, str]:
 
 def build_large_db(path: Path, *, pages: int, body_size: int, text_size: int = 256) -> int:
     """A database of `pages` HTML pages with `body_size`-byte bodies; returns total body bytes."""
-    from crawler.storage import PageRecord, Store, iso_time
+    from crawler.store.sqlite import PageRecord, Store, iso_time
 
     filler = "<p>" + "The harbour wall keeps the sea out of the town. " * 40 + "</p>\n"
     template = filler * (body_size // len(filler) + 1)

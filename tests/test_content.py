@@ -8,7 +8,7 @@ import random
 import pytest
 
 from crawler import crawl
-from crawler.content import charset_of
+from crawler.html.content import charset_of
 from tests.badserver import answer, endless
 from tests.conftest import make_config, rows, scalar
 from tests.peak_rss import MIB

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from crawler.export import PAGE_COLUMNS, guess_format
-from crawler.storage import PageRecord, Store, iso_time
+from crawler.cli.export import PAGE_COLUMNS, guess_format
+from crawler.store.sqlite import PageRecord, Store, iso_time
 from tests.dbsite import (
     USER_AGENT,
     SiteDB,

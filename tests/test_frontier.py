@@ -12,9 +12,9 @@ import aiosqlite
 import pytest
 
 from crawler import Crawler, Request, Spider, crawl
-from crawler import sqlite_frontier as durable
 from crawler.errors import CrawlerError
-from crawler.storage import SCHEMA_VERSION, Store
+from crawler.frontier import sqlite as durable
+from crawler.store.sqlite import SCHEMA_VERSION, Store
 from tests.conftest import FAST_SETTINGS, assert_fetched_once, make_config, rows, scalar
 from tests.site import html_page, path_of, reachable, tree_site
 

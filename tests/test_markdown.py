@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from crawler.markdown import html_to_markdown
+from crawler.html.markdown import html_to_markdown
 from tests.dbsite import SiteDB, site_db
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.query import QueryError, open_readonly
+from crawler.cli.query import QueryError, open_readonly
 from tests.dbsite import SiteDB, crawler_command, run_cli, site_db, subprocess_env
 
 KNOWN = "SELECT url, final_url, status, title, depth FROM pages ORDER BY url"

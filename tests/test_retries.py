@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 from crawler import crawl
-from crawler.retries import backoff_delay, parse_retry_after
+from crawler.politeness.retries import backoff_delay, parse_retry_after
 from tests.conftest import make_config as _make_config
 from tests.conftest import rows, scalar
 from tests.site import Page, html_page, tree_site

@@ -11,7 +11,7 @@ import itertools
 import pytest
 
 from crawler import crawl
-from crawler.robots import agent_token
+from crawler.politeness.robots import agent_token
 from tests.conftest import make_config as _make_config
 from tests.conftest import rows, scalar
 from tests.site import Page, html_page, refused_port, tree_site

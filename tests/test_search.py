@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from crawler.query import open_readonly
-from crawler.search import CLOSE, OPEN, literal_query, mark, search
+from crawler.cli.query import open_readonly
+from crawler.cli.search import CLOSE, OPEN, literal_query, mark, search
 from tests.dbsite import SiteDB, run_cli, site_db, two_crawl_db
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.query import open_readonly
-from crawler.report import Report, build_report, url_host
-from crawler.storage import Store
+from crawler.cli.query import open_readonly
+from crawler.cli.report import Report, build_report, url_host
+from crawler.store.sqlite import Store
 from tests.dbsite import (
     SLOW_DELAY,
     TWO_CRAWL_PAGES,

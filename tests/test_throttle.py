@@ -14,9 +14,9 @@ from protego import Protego
 
 from crawler import crawl
 from crawler.config import config_from_dict
-from crawler.politeness import Politeness
-from crawler.robots import RobotsRules
-from crawler.throttle import FIRST_BACKOFF, adapt
+from crawler.politeness.robots import RobotsRules
+from crawler.politeness.slots import Politeness
+from crawler.politeness.throttle import FIRST_BACKOFF, adapt
 from tests.conftest import make_config, rows
 from tests.site import Page, html_page
 

@@ -13,10 +13,10 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-from crawler import throttle
 from crawler.config import PolitenessConfig
-from crawler.retries import backoff_delay
-from crawler.robots import RobotsRules
+from crawler.politeness import throttle
+from crawler.politeness.retries import backoff_delay
+from crawler.politeness.robots import RobotsRules
 from crawler.urls import parse_url
 
 log = logging.getLogger(__name__)

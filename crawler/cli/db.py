@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from crawler import export as export_mod
-from crawler import query, report, search
+from crawler.cli import export as export_mod
+from crawler.cli import query, report, search
 from crawler.errors import CrawlerError
 
 EXIT_USAGE = 2

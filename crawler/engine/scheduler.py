@@ -23,10 +23,10 @@ from functools import lru_cache
 
 from crawler import urls
 from crawler.config import CrawlConfig
-from crawler.frontier import Frontier, MemoryFrontier
+from crawler.frontier.memory import Frontier, MemoryFrontier
 from crawler.models import SITEMAP, Request
-from crawler.politeness import HostSlot, Politeness
-from crawler.robots import RobotsRules, robots_agent
+from crawler.politeness.robots import RobotsRules, robots_agent
+from crawler.politeness.slots import HostSlot, Politeness
 
 RobotsLoader = Callable[[str], Awaitable[RobotsRules]]
 

@@ -28,9 +28,9 @@ from protego import Protego
 from crawler import urls
 from crawler.config import CrawlConfig, PolitenessConfig
 from crawler.errors import FetchError
-from crawler.fetcher import Fetcher
+from crawler.fetch.http import Fetcher
+from crawler.html.parser import ParsedPage, robots_meta
 from crawler.models import Request, Response
-from crawler.parser import ParsedPage, robots_meta
 
 log = logging.getLogger(__name__)
 

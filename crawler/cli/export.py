@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from crawler.query import QueryError, csv_value, execute
+from crawler.cli.query import QueryError, csv_value, execute
 
 FORMATS = ("jsonl", "csv", "warc")
 WHAT = ("pages", "items", "links")

@@ -1,7 +1,7 @@
 """What is still to fetch, per host, and what has been seen.
 
 The engine talks to a frontier only through the `Frontier` Protocol, so the
-durable SQLite frontier (the default, `crawler.sqlite_frontier`) and this
+durable SQLite frontier (the default, `crawler.frontier.sqlite`) and this
 in-memory one are interchangeable, and a shared (Redis) frontier can follow
 without touching the engine. Requests are kept per host key: the scheduler
 asks for the next request of a host it has decided is ready, which makes

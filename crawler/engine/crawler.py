@@ -19,21 +19,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler import content, recrawl, redirects
 from crawler.config import CrawlConfig, apply_overrides, config_from_dict
+from crawler.engine import recrawl, redirects
+from crawler.engine.scheduler import Scheduler
 from crawler.errors import CrawlerError, FetchError, RedirectError, TooLargeError
-from crawler.fetcher import Fetcher
-from crawler.frontier import Frontier, MemoryFrontier
-from crawler.markdown import html_to_markdown
+from crawler.fetch.http import Fetcher
+from crawler.frontier.memory import Frontier, MemoryFrontier
+from crawler.frontier.sqlite import SqliteFrontier
+from crawler.html import content
+from crawler.html.markdown import html_to_markdown
+from crawler.html.parser import parse_page, visible_text
 from crawler.models import Item, Request, Response
-from crawler.parser import parse_page, visible_text
-from crawler.retries import (
+from crawler.politeness.retries import (
     RETRY_AFTER_STATUSES,
     RETRYABLE_KINDS,
     backoff_delay,
     parse_retry_after,
 )
-from crawler.robots import (
+from crawler.politeness.robots import (
     PageDirectives,
     RobotsRules,
     directives_for,
@@ -41,12 +44,10 @@ from crawler.robots import (
     robots_agent,
     unfollowed,
 )
-from crawler.scheduler import Scheduler
-from crawler.sitemaps import SITEMAP, Sitemaps
+from crawler.sitemaps.reader import SITEMAP, Sitemaps
 from crawler.spider import ConfigSpider, Spider, iterate
-from crawler.sqlite_frontier import SqliteFrontier
 from crawler.stats import CrawlStats, Progress, Snapshot
-from crawler.storage import PageRecord, Store, headers_json, iso_time
+from crawler.store.sqlite import PageRecord, Store, headers_json, iso_time
 
 log = logging.getLogger(__name__)
 

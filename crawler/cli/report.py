@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.query import execute, format_table, resolve_crawl
+from crawler.cli.query import execute, format_table, resolve_crawl
 
 # Kinds of error that mean "following this link does not get you a page".
 BROKEN_KINDS = ("http", "connection", "timeout", "invalid_url")

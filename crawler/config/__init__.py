@@ -34,8 +34,8 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yarl import URL
 
-from .errors import ConfigError
-from .units import parse_duration, parse_size
+from crawler.errors import ConfigError
+from crawler.units import parse_duration, parse_size
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -466,7 +466,7 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
     return result
 
 
-_parse_overrides = parse_overrides  # the name crawler/cli.py imports
+_parse_overrides = parse_overrides  # the name crawler.cli imports
 
 
 # --------------------------------------------------------------------------- validation

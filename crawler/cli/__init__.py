@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from crawler import cli_db
+from crawler.cli import db as cli_db
 from crawler.config import (
     OVERRIDE_SOURCE,
     CrawlConfig,
@@ -20,7 +20,7 @@ from crawler.config import (
     load_config,
     parse_overrides,
 )
-from crawler.engine import Crawler
+from crawler.engine.crawler import Crawler
 from crawler.errors import CrawlerError
 from crawler.spider import Spider, load_spider
 from crawler.stats import CrawlStats, report

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-from crawler.storage import Store
+from crawler.store.sqlite import Store
 
 # The previous crawl's finished requests, with what their newest page row said.
 _SEED = """

@@ -19,8 +19,9 @@ from typing import Any, NamedTuple
 from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser, LexborNode
 from yarl import URL
 
-from crawler import content, urls
+from crawler import urls
 from crawler.config import ExtractRule, FieldRule
+from crawler.html import content
 
 # Never visible.
 _INVISIBLE = ["script", "style", "noscript", "template", "svg", "iframe", "object", "head"]

@@ -17,7 +17,7 @@ import re
 import sqlite3
 from dataclasses import asdict, dataclass
 
-from crawler.query import QueryError, execute
+from crawler.cli.query import QueryError, execute
 
 TITLE_WEIGHT = 5.0
 SNIPPET_TOKENS = 16

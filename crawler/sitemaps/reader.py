@@ -33,11 +33,11 @@ from xml.parsers import expat
 from crawler import urls
 from crawler.config import CrawlConfig
 from crawler.errors import FetchError, SitemapError
-from crawler.fetcher import BodyStream, Fetcher
+from crawler.fetch.http import BodyStream, Fetcher
 from crawler.models import SITEMAP, Request
-from crawler.retries import RETRY_AFTER_STATUSES, RETRYABLE_KINDS, parse_retry_after
-from crawler.robots import RobotsRules
-from crawler.storage import Store, iso_time
+from crawler.politeness.retries import RETRY_AFTER_STATUSES, RETRYABLE_KINDS, parse_retry_after
+from crawler.politeness.robots import RobotsRules
+from crawler.store.sqlite import Store, iso_time
 
 log = logging.getLogger(__name__)
 

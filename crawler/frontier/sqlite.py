@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from crawler.models import Request
-from crawler.storage import Store
+from crawler.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 

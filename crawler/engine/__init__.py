@@ -1,0 +1,1 @@
+"""The crawl itself: the Crawler, its scheduler and workers, the page pipeline."""

@@ -1,0 +1,1 @@
+"""Getting responses: the `Fetcher` seam and the fetchers behind it."""

@@ -1,0 +1,1 @@
+"""What is still to fetch and what has been seen: the `Frontier` seam and its backends."""

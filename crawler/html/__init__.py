@@ -1,0 +1,1 @@
+"""What a page says: content types and charsets, links and text (selectolax), Markdown."""

@@ -1,0 +1,1 @@
+"""Being a good guest: per-host slots, robots.txt and page directives, retries, throttling."""

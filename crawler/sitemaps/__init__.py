@@ -1,0 +1,1 @@
+"""Sitemaps: find the start hosts' sitemaps, stream and parse them, schedule what they list."""

@@ -1,0 +1,1 @@
+"""Where a crawl's records go: the SQLite file, and the `Sink` seam beside it."""
