@@ -73,6 +73,8 @@ class Response:
         self.content_type = content_type
         self.elapsed = elapsed
         self.request_headers = request_headers
+        # Set by the fetcher when the body passed its size cap: why, and the body is empty.
+        self.too_large: str | None = None
         self._charset = charset
         self._parsed: ParsedPage | None = None
 
