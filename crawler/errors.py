@@ -5,17 +5,11 @@
     ├── SpiderLoadError          `crawler run x.py` could not find or import a Spider
     ├── SitemapError             a sitemap malformed or over a cap (errors.kind "sitemap")
     └── FetchError               one request failed; `kind` says how (stored in errors.kind)
-        ├── TooLargeError        body exceeded fetch.max_body_size (carries the status and headers)
         ├── RedirectError        a redirect that is not followed: a loop, too many hops, no Location
         └── InvalidURLError      a URL that cannot be requested
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from crawler.models import Response
 
 
 class CrawlerError(Exception):
@@ -52,16 +46,6 @@ class FetchError(CrawlerError):
         super().__init__(message)
         if kind is not None:
             self.kind = kind
-
-
-class TooLargeError(FetchError):
-    """A body over the size limit; `response` holds what did arrive (status, headers, no body)."""
-
-    kind = "too_large"
-
-    def __init__(self, message: str, *, response: Response | None = None) -> None:
-        super().__init__(message)
-        self.response = response
 
 
 class RedirectError(FetchError):

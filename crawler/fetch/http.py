@@ -1,11 +1,14 @@
-"""HTTP with aiohttp: one pooled session, fetch(Request) → Response, bounded in time and size."""
+"""The HTTP fetcher (aiohttp): one pooled session, bounded in time and size.
+
+Implements the `Fetcher` Protocol of `crawler.fetch.base`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 
 import aiohttp
@@ -13,22 +16,30 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from crawler.config import FetchConfig
-from crawler.errors import FetchError, InvalidURLError, TooLargeError
+from crawler.errors import FetchError, InvalidURLError
+from crawler.fetch.base import CHUNK, PAGE, FetchOptions
 from crawler.models import Request, Response
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 64 * 1024
 
 
-class Fetcher:
-    """Owns the aiohttp session. Use as `async with Fetcher(config) as fetcher:`."""
+class HttpFetcher:
+    """Owns the aiohttp session: `open()` ... `close()`, or `async with HttpFetcher(config)`."""
 
     def __init__(self, config: FetchConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> Fetcher:
+    async def __aenter__(self) -> HttpFetcher:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def open(self) -> None:
         config = self.config
         connector = aiohttp.TCPConnector(
             limit=config.concurrency, limit_per_host=0, ttl_dns_cache=300,
@@ -46,64 +57,57 @@ class Fetcher:
                                           sock_read=config.read_timeout),
             auto_decompress=True, raise_for_status=False,
         )
-        return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def fetch(self, request: Request, *, max_body_size: int | None = None,
-                    truncate: bool = False, max_redirects: int = 0,
-                    want_body: Callable[[Response], bool] | None = None) -> Response:
+    async def fetch(self, request: Request, options: FetchOptions = PAGE) -> Response:
         """GET `request.url`; raises FetchError (with its `kind`) when no response came.
 
         With `max_redirects` 0 (the engine's way) a 3xx comes back as it is, for
         the caller to follow hop by hop; above 0 aiohttp follows up to that many
         (robots.txt, sitemaps) and more is a FetchError of kind `redirect`.
 
-        A body over the size limit raises TooLargeError (carrying the status and
-        headers), or with `truncate` is cut there. The limit counts bytes after
-        content decoding, and aiohttp decodes gzip, deflate and brotli
-        incrementally under flow control, so a compression bomb stops at the
-        limit too: neither its memory nor its decoding time goes past it.
+        A body over the size limit comes back empty with `too_large` saying
+        why, or with `truncate` cut there. The limit counts bytes after content
+        decoding, and aiohttp decodes gzip, deflate and brotli incrementally
+        under flow control, so a compression bomb stops at the limit too:
+        neither its memory nor its decoding time goes past it.
 
         `want_body(response)` sees the status and headers first; when it says
         no, the response comes back with an empty body, which was never read
         (the connection is closed rather than drained).
         """
         if self._session is None:
-            raise RuntimeError("Fetcher is not open")
+            raise RuntimeError("HttpFetcher is not open")
         started = time.monotonic()
         with _client_errors(started, self.config):
             # Canonical URLs are already encoded: spare aiohttp a re-parse and re-quote.
             url = URL(request.url, encoded=True)
             # aiohttp raises on its max_redirects-th redirect, so it follows one fewer.
             async with self._session.get(url, headers=request.headers,
-                                         allow_redirects=max_redirects > 0,
-                                         max_redirects=max_redirects + 1) as resp:
+                                         allow_redirects=options.max_redirects > 0,
+                                         max_redirects=options.max_redirects + 1) as resp:
                 response = _response(request, resp)
-                if want_body is not None and not want_body(response):
-                    response.elapsed = time.monotonic() - started
-                    return response
-                limit = max_body_size or self.config.max_body_size
-                try:
-                    response.body = await _read_body(resp, response, limit, truncate=truncate)
-                finally:
-                    response.elapsed = time.monotonic() - started
+                want_body = options.want_body
+                if want_body is None or want_body(response):
+                    limit = options.max_body_size or self.config.max_body_size
+                    await _read_body(resp, response, limit, truncate=options.truncate)
+                response.elapsed = time.monotonic() - started
                 return response
 
     @contextlib.asynccontextmanager
     async def stream(self, request: Request, *, max_redirects: int = 5
-                     ) -> AsyncIterator[BodyStream]:
+                     ) -> AsyncIterator[HttpBodyStream]:
         """GET `request.url` and hand over its body chunk by chunk, never all of it at once.
 
         aiohttp follows up to `max_redirects` redirects and undoes
         Content-Encoding (in bounded pieces). Raises FetchError like `fetch`.
         """
         if self._session is None:
-            raise RuntimeError("Fetcher is not open")
+            raise RuntimeError("HttpFetcher is not open")
         started = time.monotonic()
         with _client_errors(started, self.config):
             resp = await self._session.get(URL(request.url, encoded=True),
@@ -111,7 +115,7 @@ class Fetcher:
                                            allow_redirects=True,
                                            max_redirects=max_redirects + 1)  # see fetch()
         try:
-            yield BodyStream(resp, started, self.config)
+            yield HttpBodyStream(resp, started, self.config)
         finally:
             if resp.content.at_eof():
                 resp.release()
@@ -119,7 +123,7 @@ class Fetcher:
                 resp.close()
 
 
-class BodyStream:
+class HttpBodyStream:
     """A response whose body is read in chunks: `while chunk := await stream.read(): ...`."""
 
     def __init__(self, resp: aiohttp.ClientResponse, started: float,
@@ -143,7 +147,7 @@ class BodyStream:
             return self.received
         return int(getattr(self._resp.content, "total_raw_bytes", self.received))
 
-    async def read(self, size: int = _CHUNK) -> bytes:
+    async def read(self, size: int = CHUNK) -> bytes:
         """The next chunk of at most `size` bytes; b"" at the end."""
         with _client_errors(self._started, self._config):
             chunk = await self._resp.content.read(size)
@@ -168,27 +172,29 @@ def _client_errors(started: float, config: FetchConfig) -> Iterator[None]:
 
 
 async def _read_body(resp: aiohttp.ClientResponse, response: Response, limit: int, *,
-                     truncate: bool) -> bytes:
-    """The body, never reading past `limit` (decoded) bytes.
+                     truncate: bool) -> None:
+    """Read the body into `response`, never past `limit` (decoded) bytes.
 
     Leaving early is what bounds an endless body or a bomb: the caller's
     `async with` then closes the connection instead of reading the rest.
     """
     declared = resp.content_length  # of the encoded body, when it is not chunked
     if not truncate and declared is not None and declared > limit:
-        raise TooLargeError(f"Content-Length {declared} exceeds max_body_size ({limit} bytes)",
-                            response=response)
+        response.too_large = (f"Content-Length {declared} exceeds max_body_size "
+                              f"({limit} bytes)")
+        return
     chunks: list[bytes] = []
     size = 0
-    while chunk := await resp.content.read(_CHUNK):
+    while chunk := await resp.content.read(CHUNK):
         size += len(chunk)
         if size > limit:
             if not truncate:
-                raise TooLargeError(_too_large(resp, limit), response=response)
+                response.too_large = _too_large(resp, limit)
+                return
             chunks.append(chunk[: limit - (size - len(chunk))])
             break
         chunks.append(chunk)
-    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+    response.body = b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
 def _too_large(resp: aiohttp.ClientResponse, limit: int) -> str:

@@ -24,10 +24,7 @@ from __future__ import annotations
 import codecs
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from crawler.models import Response
+from typing import Literal
 
 NonHtml = Literal["metadata", "body", "skip"]
 
@@ -64,11 +61,11 @@ def body_wanted(content_type: str | None, non_html: NonHtml) -> bool:
     return non_html == "body" or content_type is None or content_type in HTML_TYPES
 
 
-def stored_body(response: Response, *, keep: bool, non_html: NonHtml) -> bytes | None:
+def stored_body(body: bytes, *, html: bool, keep: bool, non_html: NonHtml) -> bytes | None:
     """The body for `pages.body`: HTML when bodies are kept, other types only with `body`."""
-    if not keep or not (non_html == "body" or response.is_html):
+    if not keep or not (non_html == "body" or html):
         return None
-    return response.body
+    return body
 
 
 # -- charsets -------------------------------------------------------------------------

@@ -8,8 +8,12 @@ seconds or an HTTP date.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+from crawler.config import FetchConfig, PolitenessConfig
+from crawler.models import Request
 
 RETRYABLE_KINDS = frozenset({"connection", "timeout"})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
@@ -36,3 +40,35 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class RetryPolicy:
+    """Whether a failed attempt is tried again, and after how long (fetch.* settings)."""
+
+    def __init__(self, fetch: FetchConfig, politeness: PolitenessConfig) -> None:
+        self.fetch = fetch
+        self.max_retry_after = politeness.max_retry_after
+
+    def allows(self, request: Request, *, kind: str | None = None,
+               status: int | None = None) -> bool:
+        """Is this failure (an error `kind`, or an HTTP `status`) worth another try?"""
+        if request.tries >= self.fetch.retries:
+            return False
+        if kind is not None:
+            return kind in RETRYABLE_KINDS
+        return status in self.fetch.retry_statuses
+
+    def wait(self, tries: int, retry_after: float | None) -> tuple[float, float | None]:
+        """(seconds before attempt `tries + 1`, seconds to cool the whole host or None)."""
+        delay = backoff_delay(tries, base=self.fetch.backoff, cap=self.fetch.max_backoff)
+        if retry_after is None:
+            return delay, None
+        cool = min(retry_after, self.max_retry_after)
+        return max(delay, cool), cool
+
+
+def retry_after(status: int, headers: Mapping[str, str]) -> float | None:
+    """The Retry-After of a 429 or 503, in seconds; None for other answers."""
+    if status not in RETRY_AFTER_STATUSES:
+        return None
+    return parse_retry_after(headers.get("Retry-After"))

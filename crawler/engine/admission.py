@@ -1,0 +1,102 @@
+"""Which URLs may enter a crawl: canonical form, depth, scope, trap shapes and budgets.
+
+Pure decisions on a URL, each returning the name of the `dropped` counter
+it was refused under (None: admitted). `Scheduler.schedule` asks them in
+order (canonicalize → depth → dedupe → scope → traps) before a request
+enters the frontier; `Budgets` is asked at dispatch, when a request is about
+to be sent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+
+from crawler import urls
+from crawler.config import LimitsConfig, ScopeConfig
+from crawler.models import SITEMAP
+
+
+@lru_cache(maxsize=16_384)
+def canonical(url: str) -> tuple[str, str]:
+    """(canonical URL, host key); raises urls.Rejected. Cached: links repeat a lot."""
+    parsed = urls.parse_url(url)
+    return urls.canonicalize(parsed), urls.host_key(parsed)
+
+
+class Scope:
+    """The `scope` settings as questions about one canonical URL."""
+
+    def __init__(self, scope: ScopeConfig) -> None:
+        self.config = scope
+
+    def too_deep(self, depth: int) -> bool:
+        max_depth = self.config.max_depth
+        return max_depth is not None and depth > max_depth
+
+    def refuse(self, url: str, kind: str = "page") -> str | None:
+        """Why `url` is not crawled (a sitemap: only its host is scoped), or None."""
+        if kind == SITEMAP:  # a sitemap file is not a page: include/exclude are about pages
+            return self._offsite(url)
+        return self._out_of_scope(url) or self._trap(url)
+
+    def _offsite(self, url: str) -> str | None:
+        scope = self.config
+        if not urls.domain_allowed(urls.host_of(url), scope.allowed_domains,
+                                   subdomains=scope.allow_subdomains):
+            return "offsite"
+        return None
+
+    def _out_of_scope(self, url: str) -> str | None:
+        scope = self.config
+        if reason := self._offsite(url):
+            return reason
+        if scope.exclude and any(p.search(url) for p in scope.exclude):
+            return "excluded"
+        if scope.include and not any(p.search(url) for p in scope.include):
+            return "not_included"
+        return None
+
+    def _trap(self, url: str) -> str | None:
+        """Why `url`, on its own, looks like a crawler trap (an endless URL space), or None."""
+        scope = self.config
+        if len(url) > scope.max_url_length:
+            return "url_too_long"
+        path = urls.path_and_query(url)[0]
+        segments = [s for s in path.split("/") if s]
+        if len(segments) > scope.max_path_segments:
+            return "too_many_segments"
+        if segments and max(Counter(segments).values()) > scope.max_repeated_segments:
+            return "repeated_segments"
+        return None
+
+
+class Budgets:
+    """Requests sent per host and per URL pattern (host + path + set of query keys).
+
+    Counted at dispatch, on requests actually sent: the seen-set is not all
+    in memory, so counting at acceptance would also count duplicates it has
+    not caught yet. A retry is not counted again, nor is a sitemap.
+    """
+
+    def __init__(self, limits: LimitsConfig) -> None:
+        self.limits = limits
+        self._per_host: Counter[str] = Counter()
+        self._per_pattern: Counter[tuple[str, str, str]] = Counter()
+
+    def charge(self, url: str, host: str) -> str | None:
+        """Count one request to `url`; the budget it would exceed instead, if any."""
+        limits = self.limits
+        budget = limits.max_urls_per_host
+        if budget is not None and self._per_host[host] >= budget:
+            return "host_budget"
+        query_budget = limits.max_urls_per_pattern
+        path, query = urls.path_and_query(url)
+        if query and query_budget is not None:
+            keys = "&".join(sorted({pair.partition("=")[0] for pair in query.split("&")}))
+            pattern = (host, path, keys)
+            if self._per_pattern[pattern] >= query_budget:
+                return "pattern_budget"
+            self._per_pattern[pattern] += 1
+        self._per_host[host] += 1
+        return None

@@ -1,0 +1,196 @@
+"""The page pipeline: one request in, its `Outcome` out, through small stages.
+
+    request ─► sitemap? ─────────────────────────────► read it: URLs scheduled as found
+            └► fetch ─► no response ─────────────────► retry later | failed
+                     └► retryable status ────────────► retry later
+                     └► body over the cap ───────────► page row without body + too_large
+                     └► 3xx ─────────────────────────► page row + the next hop
+                     └► non-HTML, store.non_html skip ► skipped
+                     └► page: parse → directives → callback → text → page row,
+                              items, links to follow
+
+Nothing here writes anything: each stage returns an `Outcome`, and the
+worker hands it to `Settler.settle`, the one place where its consequences
+(rows, counters, follow-ups, frontier state) happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Callable
+
+from crawler.config import CrawlConfig
+from crawler.engine import outcome as outcomes
+from crawler.engine import redirects
+from crawler.engine.callbacks import Yielded, call_back, split_follow
+from crawler.engine.outcome import Failure, Outcome
+from crawler.engine.rows import page_row
+from crawler.errors import FetchError, RedirectError
+from crawler.fetch.base import Fetcher, FetchOptions
+from crawler.hooks import Hooks
+from crawler.html import content
+from crawler.html.markdown import html_to_markdown
+from crawler.html.parser import parse_page, visible_text
+from crawler.models import SITEMAP, Request, Response
+from crawler.politeness.directives import directives_for
+from crawler.politeness.retries import RetryPolicy, retry_after
+from crawler.politeness.robots import robots_agent
+from crawler.sitemaps.reader import Sitemaps
+from crawler.spider import Spider
+from crawler.store.records import PageRecord
+
+# (request, latency in seconds, status or None for a timeout): adaptive throttling's input.
+Observe = Callable[[Request, float, int | None], None]
+
+
+class Pipeline:
+    """Turns a request into its Outcome; holds no state of its own between requests."""
+
+    def __init__(self, config: CrawlConfig, fetcher: Fetcher, spider: Spider, *,
+                 sitemaps: Sitemaps, retries: RetryPolicy, hooks: Hooks, observe: Observe,
+                 recrawling: bool = False) -> None:
+        self.config = config
+        self.fetcher = fetcher
+        self.spider = spider
+        self.sitemaps = sitemaps
+        self.retries = retries
+        self.hooks = hooks
+        self.observe = observe
+        self.recrawling = recrawling
+        self._agent = robots_agent(config)
+        self._options = FetchOptions(want_body=self._wants_body)
+
+    async def run(self, request: Request) -> Outcome:
+        if request.kind == SITEMAP:  # streamed and read for URLs; never a page row
+            return await self.sitemaps.read(request)
+        fetched_at = time.time()
+        try:
+            response = await self.fetcher.fetch(request, self._options)
+        except FetchError as exc:
+            return self._no_response(request, exc)
+        if response.too_large is not None:
+            return self._too_large(request, response, fetched_at)
+        self.observe(request, response.elapsed, response.status)
+        if self.hooks.response_received:
+            self.hooks.emit("response_received", response)
+        if self.retries.allows(request, status=response.status):
+            return outcomes.retry(f"HTTP {response.status}",
+                                  retry_after(response.status, response.headers))
+        if redirects.is_redirect(response.status):
+            return self._redirected(request, response, fetched_at)
+        if self.config.store.non_html == "skip" and not response.is_html:
+            return self._skipped(request, response)
+        return await self._page(request, response, fetched_at)
+
+    # ---- the stages ----
+
+    def _no_response(self, request: Request, exc: FetchError) -> Outcome:
+        if exc.kind == "timeout":
+            self.observe(request, self.config.fetch.timeout, None)
+        if self.retries.allows(request, kind=exc.kind):
+            return outcomes.retry(str(exc))
+        return outcomes.failed(request, exc.kind, str(exc))
+
+    def _too_large(self, request: Request, response: Response, fetched_at: float) -> Outcome:
+        """Keep what did arrive (status, headers) as a page without a body, and say why."""
+        message = response.too_large or "too large"
+        return Outcome("done", page=self._row(response, fetched_at), counts=True,
+                       errors=[outcomes.attempts_failure(request, "too_large", message,
+                                                         status=response.status)],
+                       response=response)
+
+    def _redirected(self, request: Request, response: Response, fetched_at: float) -> Outcome:
+        """The 3xx as a page of its own (no body), and its target as the next hop.
+
+        Not counted towards limits.max_pages, so a site that redirects every
+        link still yields that many real pages.
+        """
+        done = Outcome("done", page=self._row(response, fetched_at), response=response)
+        try:
+            done.hop = redirects.next_hop(request, response, self.config.fetch.max_redirects)
+        except RedirectError as exc:
+            done.errors.append(Failure(exc.kind, str(exc), status=response.status,
+                                       url=redirects.origin(request)))
+        return done
+
+    def _skipped(self, request: Request, response: Response) -> Outcome:
+        """store.non_html: skip. No page row, but counted, and an error status recorded."""
+        skipped = Outcome("done", dropped="non_html", response=response)
+        if response.status >= 400:
+            skipped.errors.append(_http_failure(request, response))
+        return skipped
+
+    async def _page(self, request: Request, response: Response, fetched_at: float) -> Outcome:
+        parse_failure = await self._parse(response)
+        robots = directives_for(response, self._agent, self.config.politeness)
+        calls_back = response.status < 400 and response.status != 304  # 304: no body to read
+        yielded = await call_back(self.spider, response) if calls_back else Yielded()
+        parsed = response.parsed_page is not None
+        text, markdown = (await self._text(response) if parsed and not robots.noindex
+                          else (None, None))
+        body = None if robots.noindex else content.stored_body(
+            response.body, html=response.is_html, keep=self.config.store.body,
+            non_html=self.config.store.non_html)
+        errors = [f for f in (parse_failure, yielded.failure) if f is not None]
+        if response.status >= 400:
+            errors.append(_http_failure(request, response))
+        follow, kept_back = split_follow(response, yielded, robots,
+                                         rel_nofollow=self.config.politeness.rel_nofollow)
+        row = self._row(response, fetched_at, text=text, markdown=markdown, body=body,
+                        noindex=robots.noindex)
+        return Outcome("done", page=row, counts=True, noindex=robots.noindex, errors=errors,
+                       items=yielded.items, follow=follow, unfollowed=kept_back,
+                       response=response)
+
+    # ---- helpers ----
+
+    def _wants_body(self, response: Response) -> bool:
+        """Read a body only when it may be kept: never a redirect's, HTML's or as configured."""
+        return not redirects.is_redirect(response.status) and content.body_wanted(
+            response.content_type, self.config.store.non_html)
+
+    def _row(self, response: Response, fetched_at: float, *, text: str | None = None,
+             markdown: str | None = None, body: bytes | None = None,
+             noindex: bool = False) -> PageRecord:
+        return page_row(response, fetched_at, self.config.store, text=text, markdown=markdown,
+                        body=body, noindex=noindex, recrawling=self.recrawling)
+
+    def _big(self, response: Response) -> bool:
+        return len(response.body) > self.config.fetch.parse_in_thread_above
+
+    async def _parse(self, response: Response) -> Failure | None:
+        """Parse HTML (in a thread when huge, so the loop keeps serving other fetches)."""
+        if not response.is_html or not response.body:
+            return None
+        try:
+            args = (response.body, response.url, response.encoding)
+            if self._big(response):
+                response.parsed = await asyncio.to_thread(parse_page, *args)
+            else:
+                response.parsed = parse_page(*args)
+        except Exception as exc:
+            return Failure("parse", f"{type(exc).__name__}: {exc}",
+                           traceback=traceback.format_exc())
+        return None
+
+    async def _text(self, response: Response) -> tuple[str | None, str | None]:
+        """(visible text, Markdown) as configured; in a thread for huge pages."""
+        store = self.config.store
+        if self._big(response):
+            return await asyncio.to_thread(page_text, response, store.text, store.markdown)
+        return page_text(response, store.text, store.markdown)
+
+
+def page_text(response: Response, text: bool, markdown: bool) -> tuple[str | None, str | None]:
+    """The visible text and the main content's Markdown of a parsed page, as asked."""
+    tree = response.tree
+    # Markdown first: visible_text strips the tree it reads.
+    md = html_to_markdown(tree, base_url=response.url) if markdown else None
+    return (visible_text(tree) if text else None), md
+
+
+def _http_failure(request: Request, response: Response) -> Failure:
+    return outcomes.attempts_failure(request, "http", f"HTTP {response.status}",
+                                     status=response.status)

@@ -1,0 +1,92 @@
+"""Which crawl a run is: a new one, the unfinished one it resumes, or a recrawl of the last.
+
+Also where the spider and its settings become the run's config and spider
+instance: the spider's class attributes, then the config, then explicit
+settings, last wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crawler.config import CrawlConfig, apply_overrides, config_from_dict
+from crawler.engine import recrawl
+from crawler.errors import CrawlerError
+from crawler.spider import ConfigSpider, Spider
+from crawler.store.sqlite import Store
+
+
+@dataclass(slots=True)
+class Session:
+    """The crawl this run works on."""
+
+    crawl_id: int
+    resumed: dict[str, Any] | None = None  # the unfinished crawl it continues
+    recrawl_of: dict[str, Any] | None = None  # the crawl a recrawl re-fetches
+    recrawling: bool = False
+
+
+async def open_crawl(store: Store, config: CrawlConfig, output: Path, *,
+                     durable: bool) -> Session:
+    """Start a new crawl row, or continue the unfinished one of this name (`config.resume`)."""
+    if config.recrawl and not durable:
+        raise CrawlerError("recrawl needs the SQLite frontier (frontier: sqlite)")
+    previous = await store.latest_crawl(config.name) if durable else None
+    resume = _should_resume(previous, config.resume)
+    if config.resume == "always" and not resume:
+        raise CrawlerError(f"{output}: no unfinished crawl named {config.name!r} to resume")
+    if resume:
+        assert previous is not None
+        await store.resume_crawl(previous["id"], config.to_json_dict())
+        return Session(previous["id"], resumed=previous)
+    recrawl_of = previous if previous is not None and config.recrawl else None
+    crawl_id = await store.start_crawl(config.name, config.to_json_dict(),
+                                       recrawl_of=recrawl_of["id"] if recrawl_of else None)
+    return Session(crawl_id, recrawl_of=recrawl_of, recrawling=config.recrawl)
+
+
+async def seed_recrawl(store: Store, session: Session,
+                       announce: Callable[[str], None]) -> None:
+    """Queue the pages of the crawl a recrawl re-fetches (each with its validators)."""
+    if session.recrawl_of is None:
+        return
+    previous = session.recrawl_of["id"]
+    queued = await recrawl.seed(store, session.crawl_id, previous)
+    announce(f"recrawling {queued:,} pages of crawl #{previous}")
+
+
+def _should_resume(previous: dict[str, Any] | None, mode: str) -> bool:
+    """Resume the latest crawl of this name? Only if it has URLs left to fetch."""
+    if previous is None or mode == "never" or not previous["to_fetch"]:
+        return False
+    return mode == "always" or previous["status"] != "finished"
+
+
+def resolve_config(spider: Spider | type[Spider] | None, config: CrawlConfig | None,
+                   settings: Mapping[str, Any] | None) -> CrawlConfig:
+    """The spider's class attributes, then the config, then explicit settings (last wins)."""
+    if config is None:
+        base: dict[str, Any] = {}
+        if spider is not None:
+            base["name"] = spider.name
+            if spider.start_urls:
+                base["start_urls"] = list(spider.start_urls)
+            if spider.allowed_domains:
+                base["scope"] = {"allowed_domains": list(spider.allowed_domains)}
+        config = config_from_dict(base, source=f"spider {getattr(spider, 'name', '')}".strip())
+    merged = dict(getattr(spider, "custom_settings", None) or {})
+    merged.update(settings or {})
+    return apply_overrides(config, merged) if merged else config
+
+
+def instantiate(spider: Spider | type[Spider] | None, config: CrawlConfig) -> Spider:
+    """The spider instance of this run (a config's own spider when none is given)."""
+    if spider is None:
+        return ConfigSpider(config)
+    if isinstance(spider, Spider):
+        spider.config = config
+        return spider
+    return spider(config)

@@ -1,0 +1,71 @@
+"""The storage seam: the engine hands every record of a crawl to sinks.
+
+The SQLite file (`crawler.store.sqlite.Store`) is the sink every crawl has,
+and the one its frontier commits with. Others can sit beside it
+(`Crawler(..., sinks=[...])`): a sink that posts items to a service, writes
+JSON Lines, or counts something. They see the same records in the same
+order, after the SQLite store has numbered the pages; `flush` is called
+whenever the SQLite store writes a batch, and at the end of the crawl.
+
+A sink's `write` must not block (buffer, then send in `flush`). An exception
+from a sink other than the SQLite store is an `errors` row of kind `sink`,
+never the end of the crawl; the SQLite store failing does end it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from crawler.store.records import Record
+from crawler.store.sqlite import Store
+
+
+class Sink(Protocol):
+    """Something that takes a crawl's records."""
+
+    def write(self, record: Record) -> None:
+        """Take one record (PageRecord, ItemRecord, ErrorRecord or SitemapUrlRecord)."""
+
+    async def flush(self) -> None:
+        """Make what was written durable, or deliver it."""
+
+
+class Fanout:
+    """The SQLite store first, then every other sink; their failures do not end the crawl.
+
+    `on_failure(sink, record, exc)` hears of an exception from another sink
+    (the engine records it in the SQLite store as an errors row of kind `sink`).
+    """
+
+    def __init__(self, store: Store, others: Sequence[Sink] = (), *,
+                 on_failure: Callable[[Sink, Record | None, BaseException], None]) -> None:
+        self.store = store
+        self.others = list(others)
+        self._on_failure = on_failure
+
+    def write(self, record: Record) -> None:
+        self.store.write(record)
+        for sink in self.others:
+            try:
+                sink.write(record)
+            except Exception as exc:
+                self._on_failure(sink, record, exc)
+
+    async def maybe_flush(self) -> bool:
+        """Flush the store when its batch is due, and the other sinks with it."""
+        flushed = await self.store.maybe_flush()
+        if flushed:
+            await self._flush_others()
+        return flushed
+
+    async def flush(self) -> None:
+        await self.store.flush()
+        await self._flush_others()
+
+    async def _flush_others(self) -> None:
+        for sink in self.others:
+            try:
+                await sink.flush()
+            except Exception as exc:
+                self._on_failure(sink, None, exc)
