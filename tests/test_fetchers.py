@@ -1,12 +1,15 @@
-"""The in-memory FakeFetcher."""
+"""The in-memory FakeFetcher and Mounts, which routes requests to fetchers by URL pattern."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from crawler.errors import FetchError
 from crawler.fetch.base import PAGE, FetchOptions
 from crawler.fetch.fake import FakeAnswer, FakeFetcher, redirect
+from crawler.fetch.mounts import Mounts
 from crawler.models import Request, Response
 
 A = "http://a.test/"
@@ -304,3 +307,127 @@ async def test_fetching_after_close_raises() -> None:
     with pytest.raises(RuntimeError, match="closed"):
         await fetch(fake, A)
     assert fake.fetched(A) == 1
+
+
+# -- Mounts ----------------------------------------------------------------------
+
+
+class Recording(FakeFetcher):
+    """A FakeFetcher that writes its opens and closes into a shared log, and can fail to."""
+
+    def __init__(self, name: str, log: list[str], *, fail: str | None = None) -> None:
+        super().__init__()
+        self.name, self.log, self.fail = name, log, fail
+
+    async def open(self) -> None:
+        self.log.append(f"open {self.name}")
+        if self.fail == "open":
+            raise OSError(f"{self.name} cannot open")
+        await super().open()
+
+    async def close(self) -> None:
+        self.log.append(f"close {self.name}")
+        await super().close()
+        if self.fail == "close":
+            raise OSError(f"{self.name} cannot close")
+
+
+def answering(name: str) -> FakeFetcher:
+    """A fake that answers every URL with its own name, so a response tells who fetched it."""
+    return FakeFetcher(default=name)
+
+
+async def routed(mounts: Mounts, request: Request | str) -> str:
+    """The name of the fetcher that answered."""
+    request = Request(request) if isinstance(request, str) else request
+    return (await mounts.fetch(request)).text
+
+
+async def test_mounts_first_matching_pattern_wins() -> None:
+    first, second, default = answering("first"), answering("second"), answering("default")
+    async with Mounts(default, [(r"/app/", first), (r"a\.test", second)]) as mounts:
+        assert await routed(mounts, A + "app/x") == "first"
+        assert await routed(mounts, A + "other") == "second"
+        assert await routed(mounts, "http://b.test/") == "default"
+
+
+async def test_mounts_a_regex_is_searched_anywhere_in_the_url_str_or_compiled() -> None:
+    png, api, default = answering("png"), answering("api"), answering("default")
+    mounts = Mounts(default, [(re.compile(r"\.PNG$", re.IGNORECASE), png),
+                              (r"^https://api\.", api)])
+    async with mounts:
+        assert await routed(mounts, A + "logo.png") == "png"
+        assert await routed(mounts, "https://api.a.test/v1") == "api"
+        assert await routed(mounts, "https://a.test/api.") == "default"  # ^ anchors
+
+
+async def test_mounts_a_predicate_chooses_by_the_request() -> None:
+    browser, http_ = answering("browser"), answering("http")
+    async with Mounts(http_, [(lambda r: r.meta.get("render"), browser)]) as mounts:
+        assert await routed(mounts, Request(A, meta={"render": True})) == "browser"
+        assert await routed(mounts, Request(A)) == "http"
+    assert mounts.fetcher_for(Request(A, meta={"render": 1})) is browser
+    assert mounts.fetcher_for(Request(A)) is http_
+
+
+async def test_mounts_without_patterns_sends_everything_to_the_default() -> None:
+    default = FakeFetcher({A: "<html></html>"})
+    async with Mounts(default) as mounts:
+        await mounts.fetch(Request(A))
+    assert default.fetched(A) == 1
+
+
+async def test_mounts_pass_the_options_through() -> None:
+    fake = FakeFetcher({A: redirect("/b"), A + "b": b"x" * 10})
+    async with Mounts(answering("default"), [("a.test", fake)]) as mounts:
+        response = await mounts.fetch(Request(A), FetchOptions(max_redirects=1, max_body_size=4,
+                                                              truncate=True))
+    assert (response.url, response.body) == (A + "b", b"xxxx")
+
+
+async def test_mounts_route_streams_too() -> None:
+    sitemaps = FakeFetcher({A + "sitemap.xml": redirect("/s.xml"), A + "s.xml": b"<urlset/>"})
+    async with Mounts(answering("default"), [(r"sitemap", sitemaps)]) as mounts:
+        async with mounts.stream(Request(A + "sitemap.xml"), max_redirects=1) as stream:
+            assert (stream.url, await stream.read()) == (A + "s.xml", b"<urlset/>")
+        async with mounts.stream(Request(A + "page")) as stream:
+            assert await stream.read() == b"default"
+    assert len(sitemaps.requests) == 1
+
+
+async def test_mounts_open_and_close_each_distinct_fetcher_once() -> None:
+    log: list[str] = []
+    browser, http_ = Recording("browser", log), Recording("http", log)
+    mounts = Mounts(http_, [(r"/app/", browser), (lambda r: r.meta.get("render"), browser),
+                            (r"/api/", http_)])
+    await mounts.open()
+    assert log == ["open browser", "open http"]
+    await mounts.close()
+    await mounts.close()  # a second close closes nothing twice
+    assert log == ["open browser", "open http", "close http", "close browser"]
+    assert [(f.opened, f.closed) for f in (browser, http_)] == [(1, 1), (1, 1)]
+
+
+async def test_mounts_close_goes_on_past_a_failing_fetcher_and_raises_the_first() -> None:
+    log: list[str] = []
+    a = Recording("a", log)
+    b, c = Recording("b", log, fail="close"), Recording("c", log, fail="close")
+    mounts = Mounts(a, [(r"b", b), (r"c", c)])
+    await mounts.open()
+    with pytest.raises(OSError, match="c cannot close"):  # closed first, failed first
+        await mounts.close()
+    assert log[3:] == ["close a", "close c", "close b"]
+    assert a.closed == b.closed == c.closed == 1
+
+
+async def test_mounts_open_failing_closes_those_already_opened() -> None:
+    log: list[str] = []
+    a, b, c = Recording("a", log), Recording("b", log), Recording("c", log, fail="open")
+    with pytest.raises(OSError, match="c cannot open"):
+        await Mounts(c, [(r"a", a), (r"b", b)]).open()
+    assert log == ["open a", "open b", "open c", "close b", "close a"]
+
+
+def test_mounts_a_pattern_neither_regex_nor_callable_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="regex or a callable"):
+        Mounts(FakeFetcher(), [(42, FakeFetcher())])  # type: ignore[list-item]
