@@ -44,6 +44,10 @@ class CrawlStats:
         elapsed = self.duration or (time.monotonic() - self.started)
         return self.pages / elapsed if elapsed > 0 else 0.0
 
+    def count_error(self, kind: str) -> None:
+        self.errors += 1
+        self.errors_by_kind[kind] += 1
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status, "stop_reason": self.stop_reason, "pages": self.pages,

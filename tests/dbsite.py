@@ -255,7 +255,8 @@ def subprocess_env() -> dict[str, str]:
 
 def build_large_db(path: Path, *, pages: int, body_size: int, text_size: int = 256) -> int:
     """A database of `pages` HTML pages with `body_size`-byte bodies; returns total body bytes."""
-    from crawler.store.sqlite import PageRecord, Store, iso_time
+    from crawler.store.records import PageRecord, iso_time
+    from crawler.store.sqlite import Store
 
     filler = "<p>" + "The harbour wall keeps the sea out of the town. " * 40 + "</p>\n"
     template = filler * (body_size // len(filler) + 1)
@@ -270,7 +271,7 @@ def build_large_db(path: Path, *, pages: int, body_size: int, text_size: int = 2
                 body = f"<html><head><title>Page {i}</title></head><body>{template}".encode()
                 body = body[:body_size]
                 total += len(body)
-                store.add_page(PageRecord(
+                store.write(PageRecord(
                     url=url, final_url=url, status=200, depth=1, size=len(body),
                     headers='{"content-type": "text/html; charset=utf-8"}',
                     fetched_at=iso_time(1_700_000_000 + i), content_type="text/html",

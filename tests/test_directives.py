@@ -12,7 +12,7 @@ import html as html_lib
 import pytest
 
 from crawler import Spider, crawl
-from crawler.politeness.robots import PageDirectives, page_directives
+from crawler.politeness.directives import PageDirectives, page_directives
 from tests.conftest import FAST_SETTINGS, make_config, rows, scalar
 from tests.site import Page, path_of
 

@@ -17,7 +17,8 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from crawler.cli.export import PAGE_COLUMNS, guess_format
-from crawler.store.sqlite import PageRecord, Store, iso_time
+from crawler.store.records import PageRecord, iso_time
+from crawler.store.sqlite import Store
 from tests.dbsite import (
     USER_AGENT,
     SiteDB,
@@ -278,7 +279,7 @@ def test_warc_leaves_out_pages_without_a_body_with_a_warning(tmp_path: Path) -> 
         async with Store(db) as store:
             await store.start_crawl("mixed", {})
             for i, body in enumerate((b"<p>kept</p>", None)):
-                store.add_page(PageRecord(
+                store.write(PageRecord(
                     url=f"http://127.0.0.1:9/{i}", final_url=f"http://127.0.0.1:9/{i}",
                     status=200, depth=0, headers="{}", size=11, fetched_at=iso_time(0),
                     body=body))

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 
 import pytest
 
 from crawler.config import FetchConfig
 from crawler.errors import FetchError
-from crawler.fetch import http
-from crawler.fetch.base import PAGE, BodyStream, Fetcher, FetchOptions
+from crawler.fetch.base import PAGE, FetchOptions
 from crawler.fetch.fake import FakeAnswer, FakeFetcher, redirect
+from crawler.fetch.http import HttpFetcher
 from crawler.fetch.mounts import Mounts
 from crawler.models import Request, Response
 from tests.site import SiteServer
@@ -441,39 +440,13 @@ def test_mounts_a_pattern_neither_regex_nor_callable_is_a_type_error() -> None:
 # -- Mounts with the HTTP fetcher, against a loopback server ---------------------
 
 
-class HttpAdapter:
-    """crawler.fetch.http.Fetcher as the base.py `Fetcher`: it takes keyword arguments
-    instead of FetchOptions and opens by `async with` instead of open/close. Once it
-    keeps the Protocol, pass it to Mounts directly (and let Mounts open it)."""
-
-    def __init__(self, fetcher: http.Fetcher) -> None:
-        self.fetcher = fetcher
-
-    async def open(self) -> None:  # the test's `async with` opens the session
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def fetch(self, request: Request, options: FetchOptions = PAGE) -> Response:
-        return await self.fetcher.fetch(
-            request, max_body_size=options.max_body_size, truncate=options.truncate,
-            max_redirects=options.max_redirects, want_body=options.want_body)
-
-    def stream(self, request: Request, *,
-               max_redirects: int = 5) -> AbstractAsyncContextManager[BodyStream]:
-        return self.fetcher.stream(request, max_redirects=max_redirects)
-
-
 async def test_mounts_a_fake_for_one_pattern_and_http_for_the_rest(
         site_server: Callable[..., SiteServer]) -> None:
     server = site_server({"/": "<html>from the server</html>"})
     fake = FakeFetcher({server.url("/app/"): "<html>from the fake</html>"})
-    async with http.Fetcher(FetchConfig()) as http_fetcher:
-        default: Fetcher = HttpAdapter(http_fetcher)
-        async with Mounts(default, [(r"/app/", fake)]) as mounts:
-            mounted = await mounts.fetch(Request(server.url("/app/")))
-            served = await mounts.fetch(Request(server.url("/")))
+    async with Mounts(HttpFetcher(FetchConfig()), [(r"/app/", fake)]) as mounts:
+        mounted = await mounts.fetch(Request(server.url("/app/")))
+        served = await mounts.fetch(Request(server.url("/")))
     assert mounted.body == b"<html>from the fake</html>"
     assert served.body == b"<html>from the server</html>"
     assert server.paths == ["/"]

@@ -13,8 +13,11 @@ import pytest
 
 from crawler import Crawler, Request, Spider, crawl
 from crawler.errors import CrawlerError
-from crawler.frontier import sqlite as durable
-from crawler.store.sqlite import SCHEMA_VERSION, Store
+from crawler.frontier import windows as windows_module
+from crawler.frontier.sqlite import SqliteFrontier
+from crawler.frontier.windows import Windows
+from crawler.store.schema import SCHEMA_VERSION
+from crawler.store.sqlite import Store
 from tests.conftest import FAST_SETTINGS, assert_fetched_once, make_config, rows, scalar
 from tests.site import html_page, path_of, reachable, tree_site
 
@@ -48,7 +51,7 @@ async def test_every_url_has_one_frontier_row_with_its_final_state(site_server, 
 async def test_duplicates_the_memory_cache_missed_are_caught_on_disk(site_server, out_db,
                                                                     monkeypatch) -> None:
     # With a 2-URL cache, nearly every duplicate link reaches SQLite's unique index.
-    monkeypatch.setattr(durable, "RECENT_URLS", 2)
+    monkeypatch.setattr(windows_module, "RECENT_URLS", 2)
     site = tree_site(60, fanout=3)
     server = site_server(site)
 
@@ -61,9 +64,9 @@ async def test_duplicates_the_memory_cache_missed_are_caught_on_disk(site_server
 
 async def test_small_windows_are_refilled_until_every_page_is_fetched(site_server, out_db,
                                                                      monkeypatch) -> None:
-    monkeypatch.setattr(durable, "WINDOW_TOTAL", 3)
-    monkeypatch.setattr(durable, "WINDOW_MIN", 1)
-    monkeypatch.setattr(durable, "WINDOW_MAX", 2)
+    monkeypatch.setattr(windows_module, "WINDOW_TOTAL", 3)
+    monkeypatch.setattr(windows_module, "WINDOW_MIN", 1)
+    monkeypatch.setattr(windows_module, "WINDOW_MAX", 2)
     site = tree_site(120, fanout=4)
     server = site_server(site)
 
@@ -75,7 +78,7 @@ async def test_small_windows_are_refilled_until_every_page_is_fetched(site_serve
 
 async def test_priority_orders_requests_across_window_refills(site_server, out_db,
                                                             monkeypatch) -> None:
-    monkeypatch.setattr(durable, "WINDOW_MAX", 2)
+    monkeypatch.setattr(windows_module, "WINDOW_MAX", 2)
     site = {"/": html_page("Home"), **{f"/n/{i}": html_page(str(i)) for i in range(12)}}
     server = site_server(site)
 
@@ -233,9 +236,9 @@ async def test_a_version_1_database_gains_the_new_columns(tmp_path, site_server)
                                                        {"id": 2, "runs": 1}]
 
 
-async def queued_frontier(store: Store, urls: int) -> durable.SqliteFrontier:
+async def queued_frontier(store: Store, urls: int) -> Windows:
     """A new crawl "x" whose frontier holds `urls` queued URLs of one host, written."""
-    frontier = durable.SqliteFrontier(store, await store.start_crawl("x", {}))
+    frontier = Windows(SqliteFrontier(store, await store.start_crawl("x", {})), store)
     for i in range(urls):
         frontier.add("http://a:80", Request(f"http://a/{i}"))
     await store.flush()

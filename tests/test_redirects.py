@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crawler import Request, Spider, crawl
-from crawler.store.sqlite import SCHEMA_VERSION
+from crawler.store.schema import SCHEMA_VERSION
 from tests.conftest import FAST_SETTINGS, make_config, rows, scalar
 from tests.site import Page, html_page
 

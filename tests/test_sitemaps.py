@@ -9,8 +9,8 @@ import pytest
 
 from crawler import Request, Spider, crawl
 from crawler.errors import ConfigError, SitemapError
-from crawler.sitemaps.reader import Entry, SitemapParser, XmlBody, normalize_lastmod
-from crawler.store.sqlite import SCHEMA_VERSION
+from crawler.sitemaps.xml import Entry, SitemapParser, XmlBody, normalize_lastmod
+from crawler.store.schema import SCHEMA_VERSION
 from tests.conftest import FAST_SETTINGS, make_config, rows, scalar
 from tests.site import Page, html_page
 

@@ -18,7 +18,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from crawler import urls
 from crawler.config import CrawlConfig
@@ -28,10 +28,10 @@ from crawler.engine.outcome import Outcome
 from crawler.frontier.windows import Windows
 from crawler.hooks import Hooks
 from crawler.models import SITEMAP, Request
-from crawler.politeness.robots import RobotsRules, robots_agent
+from crawler.politeness.loader import Load, RobotsLoader
+from crawler.politeness.robots import robots_agent
 from crawler.politeness.slots import HostSlot, Politeness
 
-RobotsLoader = Callable[[str], Awaitable[RobotsRules]]
 Settle = Callable[[Request, Outcome], None]
 Drop = Callable[[str, str], None]
 
@@ -43,7 +43,7 @@ class Scheduler:
 
     def __init__(self, config: CrawlConfig, frontier: Windows, queue: asyncio.Queue[Request],
                  *, settle: Settle, drop: Drop, hooks: Hooks,
-                 robots: RobotsLoader | None = None) -> None:
+                 robots: Load | None = None) -> None:
         self.config = config
         self.frontier = frontier
         frontier.on_available = self._available
@@ -58,15 +58,15 @@ class Scheduler:
         self._settle = settle
         self._drop = drop
         self._hooks = hooks
-        self._robots = robots
         self._agent = robots_agent(config)
+        self._robots = None if robots is None else RobotsLoader(
+            robots, self.politeness, agent=self._agent, on_known=self._offer)
         self._ready: list[tuple[float, int, str]] = []
         # Requests waiting to be retried: (not before, order, request, host key).
         self._delayed: list[tuple[float, int, Request, str]] = []
         self._order = itertools.count()
         self._wake = asyncio.Event()
         self._deadline = _deadline(config)
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- admitting requests (synchronous, called by workers and the engine) ----
 
@@ -221,7 +221,7 @@ class Scheduler:
                 self._offer(host, slot)   # its time moved on; put it back where it belongs
                 continue
             if self._robots is not None and slot.robots_due(now):
-                self._load_robots(host, slot)  # the host comes back once its rules are known
+                self._robots.start(host, slot)  # the host comes back once its rules are known
                 continue
             request = self.frontier.pop(host)
             if request is None:
@@ -295,30 +295,10 @@ class Scheduler:
             self.finished(request, stored=False)
             drained.append(request)
 
-    # ---- robots.txt ----
-
-    def _load_robots(self, host: str, slot: HostSlot) -> None:
-        slot.robots_pending = True
-        task = asyncio.create_task(self._fetch_robots(host, slot), name=f"robots {host}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _fetch_robots(self, host: str, slot: HostSlot) -> None:
-        assert self._robots is not None
-        started = time.monotonic()
-        rules = RobotsRules(None)  # cancelled or a bug: no rules rather than a stuck host
-        try:
-            rules = await self._robots(host)
-        finally:
-            slot.robots_pending = False
-            self.politeness.robots_fetched(host, rules, agent=self._agent, started=started,
-                                           now=time.monotonic())
-        self._offer(host, slot)
-
     def close(self) -> None:
         """Cancel background work (robots.txt fetches still running)."""
-        for task in self._tasks:
-            task.cancel()
+        if self._robots is not None:
+            self._robots.cancel()
 
 
 def _deadline(config: CrawlConfig) -> float | None:

@@ -10,15 +10,22 @@ into the same store batch as the page. Synchronous: everything here buffers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from crawler.engine import redirects
 from crawler.engine.outcome import Failure, Outcome
-from crawler.hooks import Hooks
+from crawler.hooks import Hook, Hooks, name_of
 from crawler.models import SITEMAP, Request
 from crawler.politeness.retries import RetryPolicy
 from crawler.stats import CrawlStats
 from crawler.store.records import ErrorRecord, ItemRecord, PageRecord, Record
+
+
+def count_drop(stats: CrawlStats, hooks: Hooks, url: str, reason: str) -> None:
+    """Count a URL that is not crawled under its reason, and tell the hooks."""
+    stats.dropped[reason] += 1
+    if hooks.request_dropped:
+        hooks.emit("request_dropped", url, reason)
 
 
 class Follower(Protocol):
@@ -56,7 +63,7 @@ class Settler:
         self._follow(request, outcome)
         if outcome.dropped is not None:
             self.dropped(request.url, outcome.dropped)
-        if request.kind == SITEMAP and outcome.state == "dropped":
+        if request.kind == SITEMAP and outcome.dropped == "robots":
             self._stats.sitemaps["not_fetched"] += 1
         self._frontier_settle(request, outcome.state)
 
@@ -67,16 +74,21 @@ class Settler:
             status=failure.status, tries=failure.tries, traceback=failure.traceback,
             depth=request.depth, referrer=request.referrer)
         self._write(record)
-        self._stats.errors += 1
-        self._stats.errors_by_kind[failure.kind] += 1
+        self._stats.count_error(failure.kind)
         if emit and self._hooks.error:
             self._hooks.emit("error", record)
 
+    def hook_failed(self, event: str, hook: Hook, exc: BaseException, text: str,
+                    args: tuple[Any, ...]) -> None:
+        """A hook raised: an errors row of kind `hook` (not passed to `error` hooks again)."""
+        url = next((getattr(a, "url", None) for a in args if getattr(a, "url", None)), None)
+        url = url or next((a for a in args if isinstance(a, str)), "")
+        self.error(Request(url), Failure(
+            "hook", f"{event} hook {name_of(hook)}: {type(exc).__name__}: {exc}",
+            traceback=text), emit=False)
+
     def dropped(self, url: str, reason: str) -> None:
-        """Count a URL that is not crawled under its reason."""
-        self._stats.dropped[reason] += 1
-        if self._hooks.request_dropped:
-            self._hooks.emit("request_dropped", url, reason)
+        count_drop(self._stats, self._hooks, url, reason)
 
     def _retry(self, request: Request, outcome: Outcome) -> None:
         request.tries += 1

@@ -52,12 +52,25 @@ PAGE = FetchOptions()  # what the engine asks for a page
 class BodyStream(Protocol):
     """A response whose body is read in chunks: `while chunk := await body.read(): ...`."""
 
-    url: str  # after the redirects the fetcher followed
-    status: int
-    headers: Mapping[str, str]
-    content_type: str | None  # media type, lower case; None when the header is missing
-    encoded: bool  # the body came with a Content-Encoding the fetcher undoes as it reads
-    received: int  # body bytes handed out so far (after decoding)
+    # Read-only (properties), so an implementation may hold a narrower type
+    # (aiohttp's CIMultiDictProxy for the headers, say).
+    @property
+    def url(self) -> str:
+        """The URL that answered, after the redirects the fetcher followed."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content_type(self) -> str | None:
+        """The media type, lower case; None when the header is missing."""
+
+    @property
+    def encoded(self) -> bool:
+        """The body came with a Content-Encoding the fetcher undoes as it reads."""
 
     @property
     def raw_bytes(self) -> int:

@@ -14,11 +14,15 @@ never the end of the crawl; the SQLite store failing does end it.
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from crawler.store.records import Record
+from crawler.store.records import ErrorRecord, Record
 from crawler.store.sqlite import Store
+
+log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
@@ -34,12 +38,13 @@ class Sink(Protocol):
 class Fanout:
     """The SQLite store first, then every other sink; their failures do not end the crawl.
 
-    `on_failure(sink, record, exc)` hears of an exception from another sink
-    (the engine records it in the SQLite store as an errors row of kind `sink`).
+    An exception from another sink becomes an errors row of kind `sink` in
+    the SQLite store only (so a broken sink cannot loop on its own errors),
+    and `on_failure` hears of it (the crawl counts it).
     """
 
     def __init__(self, store: Store, others: Sequence[Sink] = (), *,
-                 on_failure: Callable[[Sink, Record | None, BaseException], None]) -> None:
+                 on_failure: Callable[[ErrorRecord], None] | None = None) -> None:
         self.store = store
         self.others = list(others)
         self._on_failure = on_failure
@@ -50,7 +55,7 @@ class Fanout:
             try:
                 sink.write(record)
             except Exception as exc:
-                self._on_failure(sink, record, exc)
+                self._failed(sink, record, exc)
 
     async def maybe_flush(self) -> bool:
         """Flush the store when its batch is due, and the other sinks with it."""
@@ -68,4 +73,13 @@ class Fanout:
             try:
                 await sink.flush()
             except Exception as exc:
-                self._on_failure(sink, None, exc)
+                self._failed(sink, None, exc)
+
+    def _failed(self, sink: Sink, record: Record | None, exc: Exception) -> None:
+        log.warning("sink %s failed: %s: %s", type(sink).__name__, type(exc).__name__, exc)
+        error = ErrorRecord(url=getattr(record, "url", "") or "", kind="sink",
+                            message=f"{type(sink).__name__}: {type(exc).__name__}: {exc}",
+                            traceback="".join(traceback.format_exception(exc)))
+        self.store.write(error)
+        if self._on_failure is not None:
+            self._on_failure(error)
