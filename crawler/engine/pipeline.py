@@ -60,7 +60,8 @@ class Pipeline:
         self.observe = observe
         self.recrawling = recrawling
         self._agent = robots_agent(config)
-        self._options = FetchOptions(want_body=self._wants_body)
+        self._options = FetchOptions(max_body_size=config.fetch.max_body_size,
+                                     want_body=self._wants_body)
 
     async def run(self, request: Request) -> Outcome:
         if request.kind == SITEMAP:  # streamed and read for URLs; never a page row

@@ -12,7 +12,8 @@
         response = await fake.fetch(Request("http://a.test/"))
     assert fake.fetched("http://a.test/") == 1
 
-URLs are compared as given (the engine fetches canonical ones, "http://a.test/");
+URLs are compared in their canonical form (so "http://a.test:80/robots.txt",
+which is how robots.txt is asked for, finds "http://a.test/robots.txt");
 an unknown URL answers 404, or the fake's `default` answer. The fake keeps the whole contract of
 `crawler.fetch.base` (body cap, `want_body`, redirects, streaming, open/close)
 so the page pipeline behaves as it would over HTTP, and it never sleeps: a
@@ -34,6 +35,7 @@ from multidict import CIMultiDict
 from crawler.errors import FetchError, RedirectError
 from crawler.fetch.base import PAGE, BodyStream, FetchOptions, buffered_stream
 from crawler.models import Request, Response
+from crawler.urls import Rejected, canonicalize
 
 MAX_BODY_SIZE = 10 * 1024 * 1024  # the HTTP fetcher's default (FetchConfig.max_body_size)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})  # those aiohttp follows
@@ -71,7 +73,7 @@ class FakeFetcher:
 
     def __init__(self, answers: Mapping[str, Answers] | None = None, *, default: Answer = 404,
                  max_body_size: int = MAX_BODY_SIZE) -> None:
-        self.answers: dict[str, Answers] = dict(answers or {})
+        self.answers: dict[str, Answers] = {_key(u): a for u, a in (answers or {}).items()}
         empty = [url for url, answer in self.answers.items() if answer == []]
         if empty:
             raise ValueError(f"an empty list of answers for {empty}")
@@ -84,7 +86,7 @@ class FakeFetcher:
 
     def fetched(self, url: str) -> int:
         """How many times `url` answered."""
-        return self._served[url]
+        return self._served[_key(url)]
 
     async def open(self) -> None:
         self.opened += 1
@@ -138,13 +140,22 @@ class FakeFetcher:
 
     def _serve(self, request: Request, url: str) -> tuple[Response, bytes]:
         """What `url` answers this time, as a response without its body, and the body."""
-        self._served[url] += 1
-        answer = self.answers.get(url, self.default)
+        key = _key(url)
+        self._served[key] += 1
+        answer = self.answers.get(key, self.default)
         if isinstance(answer, list):
-            answer = answer[min(self._served[url], len(answer)) - 1]
+            answer = answer[min(self._served[key], len(answer)) - 1]
         # A callable answering a hop sees the hop's URL, as a server would.
         resolved = _resolve(answer, request if url == request.url else replace(request, url=url))
         return _response(request, url, resolved), _encoded(resolved)
+
+
+def _key(url: str) -> str:
+    """`url` canonical (default port dropped, ...), or as given when it is not a URL."""
+    try:
+        return canonicalize(url)
+    except Rejected:
+        return url
 
 
 def _resolve(answer: Answer, request: Request) -> FakeAnswer:
