@@ -1,10 +1,18 @@
-"""The validators: each turns one raw value into a typed one, or into a ConfigError.
+"""The validators, and `key()`, which declares a config key on a dataclass field.
 
 A validator is `check(doc, path, value)`: `value` is plain data as YAML or a
 dict gives it, `path` is where it sits, and a mistake is raised as
 `doc.error(path, ...)` so it names the file, line and key. One validator per
 kind of value (integer, duration, size, regex list, ...) serves YAML files,
 plain dicts and dotted overrides alike.
+
+Each key is declared once, as a field of its section's dataclass:
+
+    concurrency: int = key(16, integer(1), "worker tasks: requests in flight over all hosts")
+
+The field's metadata carries the validator and the documentation, so the key
+tables the loader uses (`validators`) and the README's reference table are read
+off the dataclasses rather than written out again.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeAlias
 
 from yarl import URL
@@ -65,6 +74,52 @@ def build(doc: Doc, path: KeyPath, value: Any, cls: type[Any], keys: Mapping[str
             raise unknown_key(doc, (*path, str(name)), keys)
         kwargs[name] = check(doc, (*path, name), item)
     return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------- declaring keys
+
+_KEY = "crawler.config.key"  # the dataclass field metadata entry that holds a Key
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One config key as declared on its field: how it is checked and documented."""
+
+    check: Validator
+    doc: str  # the README's "meaning" column
+    shown: str | None = None  # the README's "default" column, when the plain value is not right
+    section: type[Any] | None = None  # a section's class: its own keys are the real keys
+
+
+def key(default: Any, check: Validator, doc: str, *, shown: str | None = None) -> Any:
+    """A dataclass field that is a config key: its default, validator and documentation.
+
+    `shown` is markdown for the default when its plain value would mislead:
+    "unlimited", "the start URLs' hosts", "`10MB`" rather than 10485760.
+    """
+    if not doc.strip() or "\n" in doc:
+        raise ValueError(f"document the key in one line, got {doc!r}")
+    return field(default=default, metadata={_KEY: Key(check, doc, shown)})
+
+
+def section(cls: type[Any]) -> Any:
+    """A field holding a whole section: a mapping of the keys declared on `cls`."""
+    keys = validators(cls)
+
+    def check(doc: Doc, path: KeyPath, value: Any) -> Any:
+        return build(doc, path, value, cls, keys)
+    return field(default_factory=cls,
+                 metadata={_KEY: Key(check, (cls.__doc__ or "").strip(), section=cls)})
+
+
+def keys_of(cls: type[Any]) -> dict[str, Key]:
+    """The keys declared on `cls`, in declaration order; fields without key() are not keys."""
+    return {f.name: f.metadata[_KEY] for f in fields(cls) if _KEY in f.metadata}
+
+
+def validators(cls: type[Any]) -> dict[str, Validator]:
+    """Key name → validator for the keys declared on `cls`."""
+    return {name: declared.check for name, declared in keys_of(cls).items()}
 
 
 # --------------------------------------------------------------------------- one value
@@ -205,7 +260,7 @@ def regex(doc: Doc, path: KeyPath, value: Any) -> re.Pattern[str]:
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
-def headers(doc: Doc, path: KeyPath, value: Any) -> tuple[tuple[str, str], ...]:
+def http_headers(doc: Doc, path: KeyPath, value: Any) -> tuple[tuple[str, str], ...]:
     result = []
     for name, text in mapping(doc, path, value).items():
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):

@@ -19,17 +19,16 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yarl import URL
 
-from crawler.config import checks
-from crawler.config.checks import Validator, build, mapping, show, unknown_key
-from crawler.config.model import (
-    CrawlConfig,
-    FetchConfig,
-    LimitsConfig,
-    PolitenessConfig,
-    ScopeConfig,
-    StoreConfig,
+from crawler.config.checks import (
+    Validator,
+    build,
+    keys_of,
+    mapping,
+    show,
+    unknown_key,
+    validators,
 )
-from crawler.config.rules import extract_rules, host_rules
+from crawler.config.model import CrawlConfig
 from crawler.config.source import Doc, KeyPath, dotted
 from crawler.errors import ConfigError
 
@@ -71,7 +70,7 @@ def apply_overrides(config: CrawlConfig, overrides: Mapping[str, Any], *,
     for key, value in _flatten(doc, overrides).items():
         section, _, name = key.partition(".")
         if name and section in _SECTIONS:
-            keys = _SECTIONS[section][1]
+            keys = _SECTIONS[section]
             if name not in keys:
                 raise unknown_key(doc, (section, name), keys)
             sections.setdefault(section, {})[name] = keys[name](doc, (section, name), value)
@@ -235,80 +234,9 @@ class _NodeReader:
 
 # --------------------------------------------------------------------------- the key tables
 
-def _section(cls: type[Any], keys: Mapping[str, Validator]) -> Validator:
-    """A validator for a whole section mapping."""
-    return lambda doc, path, value: build(doc, path, value, cls, keys)
-
-
-_SECTIONS: dict[str, tuple[type[Any], dict[str, Validator]]] = {
-    "scope": (ScopeConfig, {
-        "allowed_domains": checks.list_of(checks.domain),
-        "allow_subdomains": checks.boolean,
-        "include": checks.list_of(checks.regex),
-        "exclude": checks.list_of(checks.regex),
-        "max_depth": checks.optional(checks.integer(0)),
-        "max_url_length": checks.integer(16),
-        "max_path_segments": checks.integer(1),
-        "max_repeated_segments": checks.integer(1),
-    }),
-    "limits": (LimitsConfig, {
-        "max_pages": checks.optional(checks.integer(1)),
-        "max_duration": checks.optional(checks.duration(positive=True)),
-        "max_urls_per_host": checks.optional(checks.integer(1)),
-        "max_urls_per_pattern": checks.optional(checks.integer(1)),
-        "max_sitemap_size": checks.size(1),
-        "max_sitemap_decompressed": checks.size(1),
-        "max_sitemap_urls": checks.integer(1),
-        "max_sitemap_depth": checks.integer(0),
-        "max_sitemaps": checks.optional(checks.integer(1)),
-    }),
-    "politeness": (PolitenessConfig, {
-        "robots_txt": checks.choice("obey", "ignore"),
-        "per_host_concurrency": checks.integer(1),
-        "per_host_delay": checks.duration(positive=False),
-        "hosts": host_rules,
-        "max_retry_after": checks.duration(positive=True),
-        "robots_agent": checks.optional(checks.product_token),
-        "robots_ttl": checks.duration(positive=True),
-        "robots_tries": checks.integer(1),
-        "robots_backoff": checks.duration(positive=True),
-        "robots_max_backoff": checks.duration(positive=True),
-        "max_crawl_delay": checks.duration(positive=False),
-        "noindex": checks.choice("obey", "ignore"),
-        "nofollow": checks.choice("obey", "ignore"),
-        "rel_nofollow": checks.choice("follow", "skip"),
-        "adaptive": checks.boolean,
-        "target_concurrency": checks.positive_number,
-        "max_delay": checks.duration(positive=True),
-    }),
-    "fetch": (FetchConfig, {
-        "concurrency": checks.integer(1),
-        "timeout": checks.duration(positive=True),
-        "connect_timeout": checks.duration(positive=True),
-        "read_timeout": checks.duration(positive=True),
-        "max_body_size": checks.size(1),
-        "max_redirects": checks.integer(0),
-        "user_agent": checks.string,
-        "headers": checks.headers,
-        "parse_in_thread_above": checks.size(0),
-        "retries": checks.integer(0),
-        "retry_statuses": checks.list_of(checks.status),
-        "backoff": checks.duration(positive=False),
-        "max_backoff": checks.duration(positive=True),
-    }),
-    "store": (StoreConfig, {"body": checks.boolean, "text": checks.boolean,
-                             "links": checks.boolean, "markdown": checks.boolean,
-                             "non_html": checks.choice("metadata", "body", "skip")}),
-}
-
-_TOP_KEYS: dict[str, Validator] = {
-    "name": checks.string,
-    "start_urls": checks.list_of(checks.url),
-    "sitemaps": checks.boolean,
-    "output": checks.optional(checks.path_string),
-    "frontier": checks.choice("sqlite", "memory"),
-    "resume": checks.choice("auto", "always", "never"),
-    "recrawl": checks.boolean,
-    **{name: _section(cls, keys) for name, (cls, keys) in _SECTIONS.items()},
-    "extract": extract_rules,
-}
+# Read off the dataclasses (see checks.key), in declaration order, which is the
+# order "valid keys: ..." lists them in.
+_TOP_KEYS: dict[str, Validator] = validators(CrawlConfig)
+_SECTIONS: dict[str, dict[str, Validator]] = {
+    name: validators(declared.section)
+    for name, declared in keys_of(CrawlConfig).items() if declared.section is not None}

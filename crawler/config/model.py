@@ -1,17 +1,40 @@
-"""The configuration model: frozen, typed dataclasses that hold every default.
+"""The configuration model: frozen, typed dataclasses, each key declared once.
 
-Nothing else in the package decides a default. A CrawlConfig is plain data:
-hashable, comparable, and turned back into the dict `config_from_dict` reads by
-`to_json_dict`.
+A key is a field declared with `key(default, validator, doc)`: its type is the
+annotation, and the field carries its default, how a value is checked and the
+sentence that documents it (the README's reference table is generated from
+these; see `crawler.config.reference`). Nothing else in the package decides a
+default. A CrawlConfig is plain data: hashable, comparable, and turned back
+into the dict `config_from_dict` reads by `to_json_dict`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Literal
 
-from crawler.config.rules import ExtractRule, FieldRule, HostRule
+from crawler.config.checks import (
+    boolean,
+    choice,
+    domain,
+    duration,
+    http_headers,
+    integer,
+    key,
+    list_of,
+    optional,
+    path_string,
+    positive_number,
+    product_token,
+    regex,
+    section,
+    size,
+    status,
+    string,
+    url,
+)
+from crawler.config.rules import ExtractRule, FieldRule, HostRule, extract_rules, host_rules
 
 DEFAULT_USER_AGENT = "crawler/0.1"
 
@@ -22,59 +45,127 @@ _frozen = dataclass(frozen=True, slots=True, kw_only=True)
 class ScopeConfig:
     """Which URLs belong to the crawl."""
 
-    allowed_domains: tuple[str, ...] = ()  # lower case; empty: the hosts of start_urls
-    allow_subdomains: bool = True  # www.x.com is inside x.com
-    include: tuple[re.Pattern[str], ...] = ()  # searched in the canonical URL; any must match
-    exclude: tuple[re.Pattern[str], ...] = ()  # none may match
-    max_depth: int | None = None  # start URLs are depth 0; None: unlimited
-    max_url_length: int = 2048  # longer URLs are traps or junk
-    max_path_segments: int = 32
-    max_repeated_segments: int = 2  # a path segment more often than this: /a/b/a/b/a/b
+    # Empty: filled with the start URLs' hosts when the config is read.
+    allowed_domains: tuple[str, ...] = key(
+        (), list_of(domain), "hosts that may be crawled", shown="the start URLs' hosts")
+    allow_subdomains: bool = key(True, boolean, "`www.x.com` is inside `x.com`")
+    include: tuple[re.Pattern[str], ...] = key(
+        (), list_of(regex),
+        "regexes searched in the canonical URL; if any are given, one must match")
+    exclude: tuple[re.Pattern[str], ...] = key(
+        (), list_of(regex), "regexes; a URL matching any is not crawled")
+    max_depth: int | None = key(
+        None, optional(integer(0)), "links followed from the start URLs", shown="unlimited")
+    # Longer, deeper or self-repeating URLs are traps or junk.
+    max_url_length: int = key(
+        2048, integer(16), "longer URLs are dropped (`url_too_long`)")
+    max_path_segments: int = key(
+        32, integer(1), "deeper paths are dropped (`too_many_segments`)")
+    max_repeated_segments: int = key(
+        2, integer(1), "a path naming one segment more often is a trap: `/a/b/a/b/a/b` "
+                       "(`repeated_segments`)")
 
 
 @_frozen
 class LimitsConfig:
     """When to stop."""
 
-    max_pages: int | None = None
-    max_duration: float | None = None  # seconds
-    max_urls_per_host: int | None = None  # URLs accepted into the frontier, per host
-    # URLs per host, path and set of query keys: /calendar?month=1, ?month=2, ...
-    max_urls_per_pattern: int | None = 1000
+    max_pages: int | None = key(
+        None, optional(integer(1)),
+        "pages stored before the crawl stops (over all runs of a resumed crawl)",
+        shown="unlimited")
+    max_duration: float | None = key(  # seconds
+        None, optional(duration(positive=True)), "wall time before the crawl stops",
+        shown="unlimited")
+    max_urls_per_host: int | None = key(
+        None, optional(integer(1)), "requests sent to one host (`host_budget`)",
+        shown="unlimited")
+    max_urls_per_pattern: int | None = key(
+        1000, optional(integer(1)),
+        "requests per host, path and set of query keys, so `/calendar?month=N` cannot grow "
+        "for ever (`pattern_budget`); paths like `/product/123` are not patterns. Both "
+        "budgets are counted when a request is dispatched")
     # Sitemaps (with `sitemaps: true`). sitemaps.org allows 50,000 URLs and
     # 50 MB uncompressed per file; the XML cap leaves room for files over it.
-    max_sitemap_size: int = 50 * 1024 * 1024  # bytes received (compressed), per sitemap
-    max_sitemap_decompressed: int = 100 * 1024 * 1024  # XML bytes after gunzip, per sitemap
-    max_sitemap_urls: int = 50_000  # <url>/<sitemap> entries read from one sitemap
-    max_sitemap_depth: int = 2  # sitemap indexes followed below a discovered sitemap
-    max_sitemaps: int | None = 1000  # sitemap files fetched in one crawl
+    max_sitemap_size: int = key(
+        50 * 1024 * 1024, size(1),
+        "bytes of one sitemap as sent (compressed when it is gzip); the rest is cut off, the "
+        "URLs before the cut are used", shown="`50MB`")
+    max_sitemap_decompressed: int = key(
+        100 * 1024 * 1024, size(1),
+        "bytes of XML in one sitemap after decompression, so a gzip bomb stops there",
+        shown="`100MB`")
+    max_sitemap_urls: int = key(
+        50_000, integer(1),
+        "entries read from one sitemap (the protocol's limit); the rest are not read")
+    max_sitemap_depth: int = key(
+        2, integer(0), "levels of sitemap indexes followed below a sitemap found in robots.txt "
+                       "or at `/sitemap.xml`")
+    max_sitemaps: int | None = key(
+        1000, optional(integer(1)), "sitemap files fetched in one crawl; `null` = unlimited")
 
 
 @_frozen
 class PolitenessConfig:
     """How gently to treat each host."""
 
-    robots_txt: Literal["obey", "ignore"] = "obey"
-    per_host_concurrency: int = 2
-    per_host_delay: float = 0.25  # seconds between the starts of two requests to one host
-    hosts: tuple[HostRule, ...] = ()  # first match wins
-    max_retry_after: float = 300.0  # cap on how long a 429/503 Retry-After cools a host
+    robots_txt: Literal["obey", "ignore"] = key(
+        "obey", choice("obey", "ignore"), "`obey` or `ignore`")
+    per_host_concurrency: int = key(2, integer(1), "requests in flight to one host")
+    per_host_delay: float = key(
+        0.25, duration(positive=False), "seconds between the starts of two requests to one host")
+    hosts: tuple[HostRule, ...] = key(
+        (), host_rules, 'overrides by host pattern, first match wins: '
+                        '`{"*.example.com": {concurrency: 4, delay: 0}}`')
+    max_retry_after: float = key(
+        300.0, duration(positive=True),
+        "cap on how long a 429/503 `Retry-After` cools its whole host", shown="`5m`")
     # robots.txt (RFC 9309)
-    robots_agent: str | None = None  # product token for robots.txt groups and <meta name>;
-    #                                  None: the first token of fetch.user_agent
-    robots_ttl: float = 24 * 3600.0  # a cached robots.txt is fetched again after this
-    robots_tries: int = 5  # an unreachable robots.txt (5xx, network) gives up its host after
-    robots_backoff: float = 10.0  # wait before trying it again; doubles each time, jittered
-    robots_max_backoff: float = 300.0
-    max_crawl_delay: float = 30.0  # a larger Crawl-delay is cut to this
+    robots_agent: str | None = key(
+        None, optional(product_token),
+        'the product token matched against robots.txt groups and `<meta name="…">` (letters, '
+        "`_`, `-`): `crawler` for `crawler/0.1 (+https://…)`; set it when your user agent does "
+        "not start with your bot's name", shown="the first token of `fetch.user_agent`")
+    robots_ttl: float = key(
+        24 * 3600.0, duration(positive=True),
+        "a cached robots.txt is fetched again after this long (RFC 9309: at most 24 h)",
+        shown="`24h`")
+    robots_tries: int = key(
+        5, integer(1), "unreachable robots.txt answers (5xx, 429, timeout, network error) in a "
+                       "row before its host is given up")
+    robots_backoff: float = key(
+        10.0, duration(positive=True),
+        "wait before trying an unreachable robots.txt again (the host waits meanwhile); "
+        "doubles each time, ×0.5–1.5 jitter", shown="`10s`")  # noqa: RUF001
+    robots_max_backoff: float = key(
+        300.0, duration(positive=True), "cap on that wait", shown="`5m`")
+    max_crawl_delay: float = key(
+        30.0, duration(positive=False),
+        "a larger robots.txt `Crawl-delay` is cut to this (`0`: ignore Crawl-delay)",
+        shown="`30s`")
     # page-level directives: <meta name="robots">, <meta name="AGENT">, X-Robots-Tag
-    noindex: Literal["obey", "ignore"] = "obey"  # obey: keep no title, text or body
-    nofollow: Literal["obey", "ignore"] = "obey"  # obey: follow none of the page's links
-    rel_nofollow: Literal["follow", "skip"] = "follow"  # <a rel="nofollow"> is a ranking hint
+    noindex: Literal["obey", "ignore"] = key(
+        "obey", choice("obey", "ignore"),
+        '`obey`: a page with `noindex` (meta robots, `<meta name="TOKEN">`, `X-Robots-Tag`) '
+        "keeps no title, text, Markdown or body and is left out of search; `ignore`")
+    nofollow: Literal["obey", "ignore"] = key(
+        "obey", choice("obey", "ignore"),
+        "`obey`: a page with `nofollow` has its links stored but not followed; `ignore`")
+    # <a rel="nofollow"> is a ranking hint, not a directive, so it is followed by default.
+    rel_nofollow: Literal["follow", "skip"] = key(
+        "follow", choice("follow", "skip"),
+        '`skip`: do not follow links a page marks only with `rel="nofollow"`')
     # adaptive throttling: a host's delay moves towards latency / target_concurrency
-    adaptive: bool = False
-    target_concurrency: float = 1.0  # requests the server should be handling at once
-    max_delay: float = 60.0  # the most adaptive throttling slows a host down to
+    adaptive: bool = key(
+        False, boolean, "adaptive throttling per host: the delay follows the host's latency "
+                        "and backs off on 429/5xx/timeouts")
+    target_concurrency: float = key(
+        1.0, positive_number, "adaptive: the delay tends to latency ÷ this, i.e. about this "
+                              "many requests in flight per host")
+    max_delay: float = key(
+        60.0, duration(positive=True),
+        "adaptive: the most it slows a host down to (a higher `Crawl-delay` still wins)",
+        shown="`60s`")
 
     def rule_for(self, host: str) -> tuple[int, float]:
         """(concurrency, delay) for `host`: the first matching rule, else the defaults."""
@@ -91,57 +182,96 @@ class PolitenessConfig:
 class FetchConfig:
     """HTTP settings."""
 
-    concurrency: int = 16  # worker tasks
-    timeout: float = 30.0  # seconds, total per request, body included
-    connect_timeout: float = 10.0
-    read_timeout: float = 15.0  # seconds without a byte (headers or body) before giving up
-    max_body_size: int = 10 * 1024 * 1024  # bytes after content decoding
-    max_redirects: int = 10  # hops followed from one request; more is an error
-    user_agent: str = DEFAULT_USER_AGENT
-    headers: tuple[tuple[str, str], ...] = ()
-    parse_in_thread_above: int = 256 * 1024  # bytes
-    retries: int = 2  # retries after the first attempt, for connection errors,
-    #                   timeouts and retry_statuses
-    retry_statuses: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
-    backoff: float = 0.5  # seconds before the first retry; doubles each time, with jitter
-    max_backoff: float = 60.0
+    concurrency: int = key(16, integer(1), "worker tasks: requests in flight over all hosts")
+    timeout: float = key(
+        30.0, duration(positive=True), "total time for one request, body included, so a server "
+                                       "that dribbles its body costs at most this",
+        shown="`30s`")
+    connect_timeout: float = key(
+        10.0, duration(positive=True), "time to connect", shown="`10s`")
+    read_timeout: float = key(
+        15.0, duration(positive=True),
+        "time without a single byte (waiting for the headers or within the body); a server "
+        "that never answers costs this much", shown="`15s`")
+    max_body_size: int = key(
+        10 * 1024 * 1024, size(1),
+        "reading stops here: the page is stored with its status and headers but no body, and "
+        "recorded in `errors` as `too_large`. It counts bytes after gzip/deflate/br decoding, "
+        "so a compression bomb stops here too", shown="`10MB`")
+    max_redirects: int = key(
+        10, integer(0), "redirects followed from one request; a longer chain, or a loop, is "
+                        "recorded in `errors` as `redirect`")
+    user_agent: str = key(
+        DEFAULT_USER_AGENT, string, "sent with every request; its first token is matched "
+                                    "against robots.txt (see `politeness.robots_agent`)")
+    headers: tuple[tuple[str, str], ...] = key((), http_headers, "extra request headers")
+    parse_in_thread_above: int = key(
+        256 * 1024, size(0), "pages larger than this are parsed in a thread", shown="`256KB`")
+    retries: int = key(
+        2, integer(0),
+        "retries after the first attempt, for connection errors, timeouts and `retry_statuses`")
+    retry_statuses: tuple[int, ...] = key(
+        (408, 429, 500, 502, 503, 504), list_of(status), "HTTP statuses worth another try")
+    backoff: float = key(
+        0.5, duration(positive=False),
+        "wait before the first retry; doubles for each retry, ×0.5–1.5 jitter",  # noqa: RUF001
+        shown="`0.5s`")
+    max_backoff: float = key(
+        60.0, duration(positive=True), "cap on that wait", shown="`60s`")
 
 
 @_frozen
 class StoreConfig:
     """What to keep in the database for each page."""
 
-    body: bool = True
-    text: bool = True
-    links: bool = True
-    markdown: bool = False  # Markdown of the main content, for search and language models
-    # Responses that are not HTML: a row without the body (never read), the body
-    # kept (not parsed), or no row at all.
-    non_html: Literal["metadata", "body", "skip"] = "metadata"
+    body: bool = key(True, boolean, "keep response bodies (needed for WARC export)")
+    text: bool = key(True, boolean, "keep the visible text (needed for search)")
+    links: bool = key(True, boolean, "keep every link in `links`")
+    markdown: bool = key(False, boolean, "keep Markdown of the main content")
+    non_html: Literal["metadata", "body", "skip"] = key(
+        "metadata", choice("metadata", "body", "skip"),
+        "responses that are not HTML (HTML: `text/html`, `application/xhtml+xml`, or no "
+        "Content-Type and a body that starts like HTML): `metadata` stores the row (status, "
+        "headers, type) without reading the body, `body` keeps the body too (never parsed), "
+        "`skip` stores nothing and counts it (`dropped.non_html`; an error status is still "
+        "recorded)")
 
 
 @_frozen
 class CrawlConfig:
     """Everything about one crawl."""
 
-    name: str = "crawl"
-    start_urls: tuple[str, ...] = ()
-    sitemaps: bool = False  # seed from the start hosts' sitemaps (robots.txt, /sitemap.xml)
-    output: str | None = None  # None: "<name>.db"
-    # Where URLs to fetch and the seen-set live: on disk in the output file
-    # (bounded memory, resumable) or in memory (no resume; tests and benchmarks).
-    frontier: Literal["sqlite", "memory"] = "sqlite"
-    # An unfinished crawl of the same name in the output file: continue it
-    # (auto), insist on continuing one (always), or start over (never).
-    resume: Literal["auto", "always", "never"] = "auto"
-    recrawl: bool = False  # re-fetch the last crawl's pages with If-None-Match/If-Modified-Since
-    scope: ScopeConfig = field(default_factory=ScopeConfig)
-    limits: LimitsConfig = field(default_factory=LimitsConfig)
-    politeness: PolitenessConfig = field(default_factory=PolitenessConfig)
-    fetch: FetchConfig = field(default_factory=FetchConfig)
-    store: StoreConfig = field(default_factory=StoreConfig)
-    extract: tuple[ExtractRule, ...] = ()
-    source: str | None = None  # the file it came from
+    name: str = key(
+        "crawl", string, "the crawl's name (`crawls.name`, the default item type)",
+        shown="the file's name")
+    start_urls: tuple[str, ...] = key((), list_of(url), "where the crawl begins (depth 0)")
+    sitemaps: bool = key(
+        False, boolean, "also start from the start hosts' sitemaps: robots.txt `Sitemap:` "
+                        "lines, else `/sitemap.xml` (only that with `robots_txt: ignore`)")
+    output: str | None = key(
+        None, optional(path_string), "the SQLite file", shown="`<name>.db`")
+    frontier: Literal["sqlite", "memory"] = key(
+        "sqlite", choice("sqlite", "memory"),
+        "where URLs to fetch and the seen-set live: `sqlite` (in the output file: bounded "
+        "memory, resumable) or `memory` (faster to start, nothing survives the process)")
+    resume: Literal["auto", "always", "never"] = key(
+        "auto", choice("auto", "always", "never"),
+        "an unfinished crawl of this name in the output file: continue it (`auto`), insist on "
+        "continuing the last one (`always`, `--resume`), or start a new crawl (`never`, "
+        "`--fresh`)")
+    recrawl: bool = key(
+        False, boolean, "start a new crawl from the last one's pages, fetched conditionally, "
+                        "and record each as `new`, `changed` or `unchanged` (`--recrawl`)")
+    scope: ScopeConfig = section(ScopeConfig)
+    limits: LimitsConfig = section(LimitsConfig)
+    politeness: PolitenessConfig = section(PolitenessConfig)
+    fetch: FetchConfig = section(FetchConfig)
+    store: StoreConfig = section(StoreConfig)
+    extract: tuple[ExtractRule, ...] = key(
+        (), extract_rules, "one rule or a list: `match` (URL regex), `type`, `fields` "
+                           "(`sel::text`, `sel::attr(name)`, `sel::html`, `[sel]` for all "
+                           "matches)", shown="none")
+    source: str | None = None  # the file it came from; not a key: load_config sets it
 
     @property
     def output_path(self) -> str:

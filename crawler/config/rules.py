@@ -23,12 +23,14 @@ from crawler.config.checks import (
     build,
     duration,
     integer,
+    key,
     mapping,
     optional,
     regex,
     show,
     string,
     unknown_key,
+    validators,
 )
 from crawler.config.source import Doc, KeyPath
 
@@ -41,9 +43,14 @@ _frozen = dataclass(frozen=True, slots=True, kw_only=True)
 class HostRule:
     """Per-host politeness override; `pattern` is "example.com" or "*.example.com"."""
 
-    pattern: str
-    concurrency: int | None = None  # None: politeness.per_host_concurrency
-    delay: float | None = None  # seconds; None: politeness.per_host_delay
+    pattern: str  # not a key: the mapping key the rule is written under
+    concurrency: int | None = key(
+        None, optional(integer(1)), "requests in flight to a matching host",
+        shown="`politeness.per_host_concurrency`")
+    delay: float | None = key(
+        None, optional(duration(positive=False)),
+        "seconds between the starts of two requests to a matching host",
+        shown="`politeness.per_host_delay`")
 
     def matches(self, host: str) -> bool:
         """Match case-insensitively, fnmatch-style; "*.x.com" also matches "x.com" itself."""
@@ -53,10 +60,7 @@ class HostRule:
         return fnmatch.fnmatchcase(host, pattern)
 
 
-_HOST_RULE_KEYS: dict[str, Validator] = {
-    "concurrency": optional(integer(1)),
-    "delay": optional(duration(positive=False)),
-}
+_HOST_RULE_KEYS: dict[str, Validator] = validators(HostRule)
 
 
 def host_rules(doc: Doc, path: KeyPath, value: Any) -> tuple[HostRule, ...]:
