@@ -4,13 +4,21 @@ Every mistake is reported as a ConfigError that reads
 
     configs/x.yaml:12: fetch.concurency: unknown key (did you mean 'concurrency'?)
 
+Each key is declared once, as a dataclass field in `model`:
+
+    concurrency: int = key(16, integer(1), "worker tasks: requests in flight over all hosts")
+
+which gives its type, default, validator and documentation; the loader's key
+tables and the README's reference table are read off those declarations.
+
 The parts, each with one job:
 
 - `model`: the dataclasses (CrawlConfig and its sections), which hold every default.
 - `rules`: the nested rules (`politeness.hosts`, `extract`) and how each is read.
-- `checks`: the validators, one per kind of value (integer, duration, size, ...).
+- `checks`: the validators, one per kind of value (integer, duration, size, ...), and `key()`.
 - `source`: where values came from (file and line), for the messages.
 - `loader`: YAML files, plain dicts and dotted overrides into a CrawlConfig.
+- `reference`: the README's configuration reference table (`python -m crawler.config.reference`).
 """
 
 from __future__ import annotations
