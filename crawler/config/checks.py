@@ -88,7 +88,7 @@ class Key:
     check: Validator
     doc: str  # the README's "meaning" column
     shown: str | None = None  # the README's "default" column, when the plain value is not right
-    section: type[Any] | None = None  # a section's class: its own keys are the real keys
+    section: type[Any] | None = None  # set for a section: the class whose keys it holds
 
 
 def key(default: Any, check: Validator, doc: str, *, shown: str | None = None) -> Any:
