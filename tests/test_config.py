@@ -26,6 +26,8 @@ from crawler.config import (
     load_config,
     parse_overrides,
 )
+from crawler.config.checks import duration, key, keys_of
+from crawler.config.reference import check_shown, rows, table, table_in
 from crawler.errors import ConfigError
 from crawler.units import parse_duration, parse_size
 
@@ -749,10 +751,16 @@ def test_empty_file_is_an_error(tmp_path: Path) -> None:
                                      "'start_urls: [...]'")
 
 
-def test_every_setting_is_in_the_readme_configuration_reference() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    reference = readme[readme.index("## Configuration reference"):readme.index("## The database")]
+def test_the_readme_configuration_reference_is_the_generated_table() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Configuration reference"):readme.index("## The database")]
+    assert table_in(section) == table(), (
+        "README.md's configuration reference differs from the keys declared in "
+        "crawler/config/model.py: run `python -m crawler.config.reference --write README.md` "
+        "(or paste what `python -m crawler.config.reference` prints)")
 
+
+def test_the_reference_has_a_documented_row_for_every_setting() -> None:
     def keys(cls: type, prefix: str = "") -> list[str]:
         found = []
         for f in dataclasses.fields(cls):
@@ -764,5 +772,14 @@ def test_every_setting_is_in_the_readme_configuration_reference() -> None:
                 found.append(prefix + f.name)
         return found
 
-    undocumented = [key for key in keys(CrawlConfig) if f"| `{key}` |" not in reference]
-    assert not undocumented
+    found = {name.strip("`"): (default, meaning) for name, default, meaning in rows()}
+    assert list(found) == keys(CrawlConfig)  # a field declared without key() is not a key
+    assert all(default.strip() and meaning.strip() for default, meaning in found.values())
+
+
+def test_a_default_shown_as_a_literal_must_be_the_real_default() -> None:
+    declared = key(30.0, duration(positive=True), "total time", shown="`31s`")
+    fake = dataclasses.make_dataclass("Fake", [("timeout", float, declared)])
+    with pytest.raises(ValueError, match=r"fetch.timeout: shown='`31s`' reads back as 31.0, "
+                                         r"but the default is 30.0"):
+        check_shown(("fetch", "timeout"), keys_of(fake)["timeout"], 30.0)
