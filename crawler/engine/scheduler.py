@@ -18,7 +18,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from crawler import urls
 from crawler.config import CrawlConfig
@@ -62,8 +62,7 @@ class Scheduler:
         self._robots = None if robots is None else RobotsLoader(
             robots, self.politeness, agent=self._agent, on_known=self._offer)
         self._ready: list[tuple[float, int, str]] = []
-        # Requests waiting to be retried: (not before, order, request, host key).
-        self._delayed: list[tuple[float, int, Request, str]] = []
+        self._delayed = Waiting()  # requests waiting to be retried
         self._order = itertools.count()
         self._wake = asyncio.Event()
         self._deadline = _deadline(config)
@@ -155,13 +154,12 @@ class Scheduler:
         if cool_host is not None:
             slot = self.politeness.slot(host)
             slot.cool_until = max(slot.cool_until, now + cool_host)
-        heapq.heappush(self._delayed, (now + delay, next(self._order), request, host))
+        self._delayed.push(now + delay, request, host)
         self._wake.set()
 
     def _release_due(self, now: float) -> None:
         """Move retries whose time has come back into their host's window."""
-        while self._delayed and self._delayed[0][0] <= now:
-            _, _, request, host = heapq.heappop(self._delayed)
+        for request, host in self._delayed.due(now):
             self.frontier.requeue(host, request)
             self._offer(host, self.politeness.slot(host))
 
@@ -276,7 +274,7 @@ class Scheduler:
     def _time_to_next_event(self) -> float | None:
         """Seconds until a host is ready, a retry is due or the deadline passes; None: never."""
         now = time.monotonic()
-        times = [self._delayed[0][0]] if self._delayed else []
+        times = [self._delayed.next_at()] if self._delayed else []
         if self._ready and self._under_page_limit():
             times.append(self._ready[0][0])
         if self._deadline is not None:
@@ -299,6 +297,29 @@ class Scheduler:
         """Cancel background work (robots.txt fetches still running)."""
         if self._robots is not None:
             self._robots.cancel()
+
+
+class Waiting:
+    """Requests waiting for a retry, by the time they may go again (a heap)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Request, str]] = []
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, not_before: float, request: Request, host: str) -> None:
+        heapq.heappush(self._heap, (not_before, next(self._order), request, host))
+
+    def next_at(self) -> float:
+        return self._heap[0][0]
+
+    def due(self, now: float) -> Iterator[tuple[Request, str]]:
+        """(request, host key) of each retry whose time has come, taken off the heap."""
+        while self._heap and self._heap[0][0] <= now:
+            _, _, request, host = heapq.heappop(self._heap)
+            yield request, host
 
 
 def _deadline(config: CrawlConfig) -> float | None:
