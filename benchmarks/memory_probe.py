@@ -41,7 +41,7 @@ def report(scheduler: Scheduler) -> None:
     frontier = scheduler.frontier
     print(f"\n== at stop: RSS {rss:.0f} MB (peak {peak:.0f}), Python allocations traced "
           f"{traced / 2**20:.0f} MB; pending {frontier.pending()}, "
-          f"seen {len(getattr(frontier, '_seen', ()))}", file=sys.stderr)
+          f"queued about {frontier.size()}", file=sys.stderr)
     snapshot = tracemalloc.take_snapshot()
     for key in ("lineno", "filename"):
         print(f"\n-- tracemalloc top {TOP} by {key}", file=sys.stderr)

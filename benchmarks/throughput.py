@@ -11,6 +11,11 @@ ratios. Standard library only, so the project venv's Python runs it::
     .venv/bin/python benchmarks/throughput.py                  # 10,000 pages, 3 runs each
     .venv/bin/python benchmarks/throughput.py --only scrapy --runs 1 --pages 500
     .venv/bin/python benchmarks/throughput.py --bare --json out.json
+    .venv/bin/python benchmarks/throughput.py --baseline main --only ours baseline
+
+``--baseline REF`` also runs the crawler as it was at git REF (a worktree in
+/tmp, run by this same Python), so a change is measured against its parent in
+one run, alternating, on the same site.
 
 Exit status: 0 when every run was correct (and the bar was met, when both
 crawlers ran), 1 when a run failed or fetched a page other than once, 2 when
@@ -44,7 +49,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
 SCRAPY_VENV = Path("/tmp/crawler-bench-scrapy-venv")
 DEFAULT_PORT = 8765
-CRAWLERS = ("ours", "ours-memory", "scrapy", "bare")
+CRAWLERS = ("ours", "ours-memory", "baseline", "scrapy", "bare")
 
 OUR_CONFIG = """\
 name: bench
@@ -78,6 +83,22 @@ def scrapy_command(python: Path) -> Callable[[str, Path], list[str]]:
     """``scrapy_spider.py START DB`` under the Scrapy venv's Python."""
     spider = BENCH_DIR / "scrapy_spider.py"
     return lambda start_url, db: [str(python), str(spider), start_url, str(db)]
+
+
+def baseline_command(ref: str, config: Path) -> Callable[[str, Path], list[str]]:
+    """``crawler run`` from the code at git `ref`, checked out into a worktree in /tmp."""
+    sha = subprocess.run(["git", "rev-parse", "--short", ref], cwd=BENCH_DIR, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    tree = Path(f"/tmp/crawler-baseline-{sha}")
+    if not tree.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), sha], cwd=BENCH_DIR,
+                       check=True, capture_output=True)
+    # -c, not -m: sys.path[0] would be the working directory (this checkout).
+    code = (f"import sys; sys.path.insert(0, {str(tree)!r}); import crawler; "
+            f"assert crawler.__file__.startswith({str(tree)!r}); "
+            "from crawler.cli import main; sys.exit(main(sys.argv[1:]))")
+    return lambda start_url, db: [sys.executable, "-c", code, "run", str(config),
+                                  "-o", str(db)]
 
 
 def bare_command(start_url: str, db: Path) -> list[str]:
@@ -338,7 +359,7 @@ def remove_db(db: Path) -> None:
 def print_run(r: RunResult) -> None:
     """One table row, and the problems loudly."""
     status = "ok" if r.ok else "FAIL"
-    print(f"{r.run:>3}  {r.crawler:<7} {r.pages_per_s:>9.1f} {r.cpu_ms_per_page:>11.2f} "
+    print(f"{r.run:>3}  {r.crawler:<8} {r.pages_per_s:>9.1f} {r.cpu_ms_per_page:>11.2f} "
           f"{r.maxrss_mb:>11.1f} {r.wall_s:>8.1f} {r.nginx_cpu_pct:>6.0f} {r.other_cpu_pct:>6.0f} "
           f"{r.requests:>9}  "
           f"{status}", flush=True)
@@ -348,7 +369,7 @@ def print_run(r: RunResult) -> None:
 
 def print_header() -> None:
     """The table's header."""
-    print(f"{'run':>3}  {'crawler':<7} {'pages/s':>9} {'CPU-ms/page':>11} "
+    print(f"{'run':>3}  {'crawler':<8} {'pages/s':>9} {'CPU-ms/page':>11} "
           f"{'peak RSS MB':>11} {'wall s':>8} {'nginx%':>6} {'other%':>6} {'requests':>9}  check")
 
 
@@ -371,7 +392,7 @@ def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
     """Ours against Scrapy (and the bare loop, when it ran)."""
     out: dict[str, float] = {}
     ours = summary.get("ours")
-    for other in ("ours-memory", "scrapy", "bare"):
+    for other in ("ours-memory", "baseline", "scrapy", "bare"):
         theirs = summary.get(other)
         if ours and theirs:
             out[f"ours/{other} pages_per_s"] = ours["pages_per_s"] / theirs["pages_per_s"]
@@ -414,6 +435,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bare", action="store_true", help="also run the bare aiohttp loop")
     p.add_argument("--memory-frontier", action="store_true",
                    help="also run ours with the in-memory frontier (-s frontier=memory)")
+    p.add_argument("--baseline", metavar="REF",
+                   help="also run ours as it was at this git ref (e.g. main, HEAD~3)")
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="preferred nginx port")
     p.add_argument("--seed", type=int, default=1, help="site generator seed")
@@ -429,7 +452,8 @@ def selected_names(args: argparse.Namespace) -> list[str]:
     """Which crawlers run, in the order they alternate."""
     if args.only:
         return list(args.only)
-    return ["ours", *(["ours-memory"] if args.memory_frontier else []), "scrapy",
+    return ["ours", *(["ours-memory"] if args.memory_frontier else []),
+            *(["baseline"] if args.baseline else []), "scrapy",
             *(["bare"] if args.bare else [])]
 
 
@@ -440,6 +464,12 @@ def build_crawlers(names: list[str], start_url: str, args: argparse.Namespace,
     for name in names:
         if name == "ours":
             crawlers.append(Crawler("ours", our_command(write_our_config(start_url)), True))
+        elif name == "baseline":
+            if not args.baseline:
+                raise SystemExit("--only baseline needs --baseline REF")
+            info["baseline"] = args.baseline
+            command = baseline_command(args.baseline, write_our_config(start_url))
+            crawlers.append(Crawler("baseline", command, True))
         elif name == "ours-memory":
             command = our_command(write_our_config(start_url), "-s", "frontier=memory")
             crawlers.append(Crawler("ours-memory", command, True))

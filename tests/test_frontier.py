@@ -16,6 +16,7 @@ from crawler.errors import CrawlerError
 from crawler.frontier import windows as windows_module
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.frontier.windows import Windows
+from crawler.store.records import PageRecord, iso_time
 from crawler.store.schema import SCHEMA_VERSION
 from crawler.store.sqlite import Store
 from tests.conftest import FAST_SETTINGS, assert_fetched_once, make_config, rows, scalar
@@ -272,3 +273,31 @@ async def test_closing_while_a_window_is_being_leased_leaves_the_database_writab
         await store.finish_crawl("finished", {})      # a commit: nothing left in progress
 
     assert scalar(tmp_path / "x.db", "SELECT count(*) FROM frontier WHERE state = 'queued'") == 500
+
+
+async def test_a_batch_part_that_fails_takes_its_pages_back_with_it(tmp_path) -> None:
+    class Failing:
+        taken = False
+
+        def take(self) -> object:
+            if self.taken:
+                return None
+            self.taken = True
+            return "the frontier's writes"
+
+        async def write(self, taken: object) -> None:
+            await asyncio.sleep(0)  # fails after the pages' statements were queued
+            raise OSError("disk full")
+
+        async def committed(self, taken: object) -> None:
+            raise AssertionError("not committed")
+
+    async with Store(tmp_path / "x.db") as store:
+        await store.start_crawl("x", {})
+        store.add_part(Failing())
+        store.write(PageRecord(url="http://a/", final_url="http://a/", status=200, depth=0,
+                               headers="{}", size=0, fetched_at=iso_time(0)))
+        with pytest.raises(OSError, match="disk full"):
+            await store.flush()
+
+    assert scalar(tmp_path / "x.db", "SELECT count(*) FROM pages") == 0

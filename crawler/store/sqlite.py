@@ -16,7 +16,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,9 @@ from crawler.store.records import (
 from crawler.store.schema import migrate
 
 log = logging.getLogger(__name__)
+
+# The store whose transaction the current task (or the task that started it) is in.
+_WRITING: ContextVar[Store | None] = ContextVar("crawler_store_writing", default=None)
 
 _PAGE_COLUMNS = (
     "id", "crawl_id", "url", "final_url", "status", "content_type", "encoding", "size",
@@ -159,7 +163,6 @@ class Store:
         self._parts: list[BatchPart] = []
         self._next_page_id = 1
         self._write_lock = asyncio.Lock()
-        self._writer: asyncio.Task[Any] | None = None  # the task inside a transaction
         self._last_flush = time.monotonic()
         self._writers = {PageRecord: self._page, ItemRecord: self._item,
                          ErrorRecord: self._error, SitemapUrlRecord: self._sitemap_url}
@@ -213,20 +216,21 @@ class Store:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Statements run inside are committed together, never inside another batch's.
 
-        Used again inside a transaction (a batch part writing), it joins it.
+        Used again inside a transaction (a batch part writing, in this task or
+        a task it started), it joins it.
         """
-        if self._writer is not None and self._writer is asyncio.current_task():
+        if _WRITING.get() is self:
             yield self.db
             return
         async with self._write_lock:
-            self._writer = asyncio.current_task()
+            token = _WRITING.set(self)
             try:
                 yield self.db
             except BaseException:
                 await self.db.rollback()
                 raise
             finally:
-                self._writer = None
+                _WRITING.reset(token)
             await self.db.commit()
 
     # ---- crawl rows ----
@@ -341,9 +345,9 @@ class Store:
         # One transaction at a time: two interleaved batches on one connection
         # would commit (or roll back) each other's rows.
         async with self.transaction():
-            await self._write(batch)
-            for part, taken in parts:
-                await part.write(taken)
+            # Submitted together, so the writer thread goes from the pages'
+            # statements to the parts' without waiting for the busy loop.
+            await gather_all(self._write(batch), *(part.write(taken) for part, taken in parts))
         for part, taken in parts:
             await part.committed(taken)
         return True
@@ -354,12 +358,20 @@ class Store:
         # Submitted together: aiosqlite runs its queue in order, so the writer
         # thread goes from one statement to the next without waiting for the
         # busy event loop to come back to this coroutine in between.
-        results = await asyncio.gather(
-            *(db.execute(sql, params) for sql, params in _statements(batch)),
-            return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            raise failed[0]
+        await gather_all(*(db.execute(sql, params) for sql, params in _statements(batch)))
+
+
+async def gather_all(*aws: Awaitable[Any]) -> list[Any]:
+    """`asyncio.gather` that lets every statement finish before raising the first error.
+
+    Inside a transaction nothing may still be running when it rolls back: a
+    statement queued after the ROLLBACK would run on its own and commit.
+    """
+    results = await asyncio.gather(*aws, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 def _statements(batch: _Batch) -> Iterator[tuple[str, Sequence[Any]]]:
