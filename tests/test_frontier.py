@@ -285,11 +285,14 @@ async def test_a_batch_part_that_fails_takes_its_pages_back_with_it(tmp_path) ->
             self.taken = True
             return "the frontier's writes"
 
-        async def write(self, taken: object) -> None:
+        def writes(self, taken: object) -> list[Any]:
+            return [self._write()]
+
+        async def _write(self) -> None:
             await asyncio.sleep(0)  # fails after the pages' statements were queued
             raise OSError("disk full")
 
-        async def committed(self, taken: object) -> None:
+        async def committed(self, taken: object, results: list[Any]) -> None:
             raise AssertionError("not committed")
 
     async with Store(tmp_path / "x.db") as store:

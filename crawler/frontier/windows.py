@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from crawler.frontier.base import Frontier, State
 from crawler.models import Request
@@ -36,10 +37,6 @@ WINDOW_MAX = 1024     # requests leased per host at once, at most
 WINDOW_MIN = 4        # ... and at least, however many hosts are active
 WINDOW_TOTAL = 16_384  # requests in memory over all hosts (the per-host size shrinks to fit)
 RECENT_URLS = 32_768   # URLs remembered to skip obvious duplicates without a write
-
-
-async def _nothing() -> None:
-    return None
 
 
 @dataclasses.dataclass(slots=True)
@@ -164,22 +161,28 @@ class Windows:
         self._writing.update(batch.hosts)
         return batch
 
-    async def write(self, batch: _Batch) -> None:
-        if self.frontier.shares_store:
-            await self._hand_over(batch)
-
-    async def committed(self, batch: _Batch) -> None:
+    def writes(self, batch: _Batch) -> list[Awaitable[Any]]:
         if not self.frontier.shares_store:
-            await self._hand_over(batch)
+            return []
+        return self._hand_over(batch)
+
+    async def committed(self, batch: _Batch, results: list[Any]) -> None:
+        if not self.frontier.shares_store:
+            results = await gather_all(*self._hand_over(batch))
+        if batch.new:
+            batch.added = results[-1]
         self._writing.subtract(batch.hosts)
         self._duplicates += len(batch.new) - batch.added
         self._queued += batch.added
 
-    async def _hand_over(self, batch: _Batch) -> None:
-        """Settles and adds together (a frontier may run them concurrently)."""
-        settling = self.frontier.settle(batch.settled) if batch.settled else _nothing()
-        adding = self.frontier.add(batch.new) if batch.new else _nothing()
-        batch.added = (await gather_all(settling, adding))[1] or 0
+    def _hand_over(self, batch: _Batch) -> list[Awaitable[Any]]:
+        """The frontier's settle and add of this batch (the add last: its result counts)."""
+        calls: list[Awaitable[Any]] = []
+        if batch.settled:
+            calls.append(self.frontier.settle(batch.settled))
+        if batch.new:
+            calls.append(self.frontier.add(batch.new))
+        return calls
 
     # ---- loading windows ----
 

@@ -121,20 +121,22 @@ class BatchPart(Protocol):
     """Something with its own writes to make with each batch (the frontier).
 
     `take` runs synchronously as the batch is taken, so what a part hands
-    over belongs to exactly the pages of that batch. `write` runs inside the
-    batch's transaction (a part on this connection commits with the pages);
-    `committed` runs after the commit (a part elsewhere, e.g. Redis, applies
-    its changes only once the pages are safe).
+    over belongs to exactly the pages of that batch. `writes` gives the
+    coroutines that write it inside the batch's transaction (a part on this
+    connection commits with the pages); they run together with the pages'
+    statements, so the writer thread never waits for the busy loop between
+    them. `committed` runs after the commit with their results (a part
+    elsewhere, e.g. Redis, applies its changes only once the pages are safe).
     """
 
     def take(self) -> Any | None:
         """Hand over what is buffered (None: nothing), as the batch is taken."""
 
-    async def write(self, taken: Any) -> None:
-        """Write `taken` inside the batch's transaction."""
+    def writes(self, taken: Any) -> list[Awaitable[Any]]:
+        """Coroutines writing `taken` inside the batch's transaction (may be none)."""
 
-    async def committed(self, taken: Any) -> None:
-        """The batch holding `taken` was committed."""
+    async def committed(self, taken: Any, results: list[Any]) -> None:
+        """The batch holding `taken` was committed; `results` are those of `writes`."""
 
 
 class Store:
@@ -344,21 +346,24 @@ class Store:
         batch, self._batch = self._batch, _Batch()
         # One transaction at a time: two interleaved batches on one connection
         # would commit (or roll back) each other's rows.
+        writes = [part.writes(taken) for part, taken in parts]
         async with self.transaction():
-            # Submitted together, so the writer thread goes from the pages'
-            # statements to the parts' without waiting for the busy loop.
-            await gather_all(self._write(batch), *(part.write(taken) for part, taken in parts))
-        for part, taken in parts:
-            await part.committed(taken)
+            # One flat gather: the writer thread runs the pages' statements and
+            # the parts' back to back, and the commit follows the last result
+            # after as few turns of the busy loop as possible (each costs
+            # milliseconds while the write lock is held).
+            results = await gather_all(*self._statements(batch),
+                                       *(w for part_writes in writes for w in part_writes))
+        done = len(results) - sum(map(len, writes))
+        for (part, taken), part_writes in zip(parts, writes, strict=True):
+            await part.committed(taken, results[done:done + len(part_writes)])
+            done += len(part_writes)
         return True
 
-    async def _write(self, batch: _Batch) -> None:
-        """Every statement of the batch (the caller's transaction commits them)."""
+    def _statements(self, batch: _Batch) -> list[Awaitable[Any]]:
+        """Every statement of the batch, started (the caller's transaction commits them)."""
         db = self.db
-        # Submitted together: aiosqlite runs its queue in order, so the writer
-        # thread goes from one statement to the next without waiting for the
-        # busy event loop to come back to this coroutine in between.
-        await gather_all(*(db.execute(sql, params) for sql, params in _statements(batch)))
+        return [db.execute(sql, params) for sql, params in _statements(batch)]
 
 
 async def gather_all(*aws: Awaitable[Any]) -> list[Any]:
