@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS errors (
     url       TEXT NOT NULL,
     kind      TEXT NOT NULL,             -- http, connection, timeout, too_large, redirect,
                                          -- invalid_url, parse, callback, robots, sitemap,
-                                         -- internal, hook, sink
+                                         -- internal, hook, sink, browser
     message   TEXT NOT NULL,
     status    INTEGER,
     tries     INTEGER NOT NULL DEFAULT 1,
