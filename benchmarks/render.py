@@ -32,9 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nginx import NginxServer, ensure_nginx, free_port  # noqa: E402
+from nginx import NginxServer, ensure_nginx, free_port
 
-from crawler.fetch.browser import find_executable, launch_args  # noqa: E402
+from crawler.fetch.browser import find_executable, launch_args
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
