@@ -100,6 +100,7 @@ class TreeMemory:
     def __init__(self, pid: int, every: float = 0.25) -> None:
         self.pid, self.every = pid, every
         self.samples: list[tuple[float, int]] = []  # (seconds since start, bytes)
+        self.peak_by: dict[str, int] = {}  # at the peak: PSS by program (python, node, chromium)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -114,7 +115,11 @@ class TreeMemory:
     def _run(self) -> None:
         started = time.monotonic()
         while not self._stop.wait(self.every):
-            self.samples.append((time.monotonic() - started, tree_pss(self.pid)))
+            by = tree_pss(self.pid)
+            total = sum(by.values())
+            if total > self.peak:
+                self.peak_by = by
+            self.samples.append((time.monotonic() - started, total))
 
     @property
     def peak(self) -> int:
@@ -127,16 +132,19 @@ class TreeMemory:
         return sum(b for _, b in part) // max(1, len(part))
 
 
-def tree_pss(pid: int) -> int:
-    total = 0
+def tree_pss(pid: int) -> dict[str, int]:
+    """PSS of `pid` and its descendants, by program: python, node, chromium."""
+    by: dict[str, int] = {}
     for p in [pid, *descendants(pid)]:
         try:
+            name = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0].decode()
             for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
+                    kind = next((k for k in ("python", "node", "chrom") if k in name), "other")
+                    by[kind] = by.get(kind, 0) + int(line.split()[1]) * 1024
         except OSError:
             pass
-    return total
+    return by
 
 
 def descendants(pid: int) -> list[int]:
@@ -173,6 +181,7 @@ def measure(command: list[str], cwd: Path, timeout: float) -> dict[str, object]:
     if proc.returncode != 0:
         print(stderr.decode(errors="replace")[-2000:], file=sys.stderr)
     return {"wall": wall, "cpu": cpu, "peak_pss": memory.peak, "rc": proc.returncode,
+            "peak_by": memory.peak_by,
             "pss_quarters": [memory.quarter(q) for q in (1, 2, 3, 4)],
             "stdout": stdout.decode(errors="replace")}
 
@@ -262,7 +271,8 @@ def report(r: dict[str, object]) -> None:
     print(f"{r['who']:>8} run {r['run']}: {found} pages in {wall:.1f}s = {found / wall:.1f} "
           f"pages/s, CPU {cpu:.1f}s ({1000 * cpu / max(found, 1):.0f} ms/page), peak PSS "
           f"{int(r['peak_pss']) / 2**20:.0f} MB (by quarter: {quarters} MB), "
-          f"app.js served {r['app_js']}x, documents {r['documents']}"
+          f"app.js served {r['app_js']}x, documents {r['documents']}, at the peak "
+          + " ".join(f"{k} {v / 2**20:.0f} MB" for k, v in dict(r["peak_by"]).items())
           + (f", rendered {r['rendered']}" if "rendered" in r else ""), flush=True)
 
 

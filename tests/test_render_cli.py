@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -11,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser import app_shell, js, needs_browser, processes_with_env
-from tests.conftest import cli_command, cli_env, rows, scalar
+import crawler
+from tests.browser import app_shell, descendants, js, needs_browser, processes_with_env
+from tests.conftest import cli_command, cli_env, make_config, rows, scalar
 from tests.site import Page
 
 pytestmark = [needs_browser, pytest.mark.timeout(120)]
@@ -121,3 +123,36 @@ def test_a_missing_browser_is_one_line_saying_what_to_install(site_server, tmp_p
     assert "fetch.browser_path: /nonexistent/chromium" in lines[0]
     assert "apt-get install chromium" in lines[0]
     assert server.paths == []  # nothing was fetched before the error
+
+
+def browser_processes() -> list[int]:
+    """This process's descendants that are the Playwright driver or a browser."""
+    found = []
+    for pid in descendants(os.getpid()):
+        try:
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        if b"chrom" in program or program.endswith(b"/node"):
+            found.append(pid)
+    return found
+
+
+async def test_the_end_of_a_crawl_or_an_exception_closes_the_browser(site_server,
+                                                                    tmp_path) -> None:
+    server = site_server({"/": app_shell(), "/app.js": js(BUILD)})
+    config = make_config([server.url("/")], scope={"max_depth": 0},
+                         fetch={"render": "always"})
+    stats = await crawler.crawl(config=config, output=tmp_path / "end.db")
+    assert stats.status == "finished" and "/app.js" in server.paths
+    assert browser_processes() == []
+
+    class Broken(crawler.Spider):
+        name = "broken"
+
+        def start_requests(self) -> Any:
+            raise RuntimeError("a bug in the spider")
+
+    with pytest.raises(RuntimeError, match="a bug in the spider"):
+        await crawler.crawl(Broken, config=config, output=tmp_path / "broken.db")
+    assert browser_processes() == []
