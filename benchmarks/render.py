@@ -137,7 +137,8 @@ def tree_pss(pid: int) -> dict[str, int]:
     by: dict[str, int] = {}
     for p in [pid, *descendants(pid)]:
         try:
-            name = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0].decode()
+            program = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0].decode()
+            name = (program.split() or [""])[0].rsplit("/", 1)[-1]
             for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     kind = next((k for k in ("python", "node", "chrom") if k in name), "other")

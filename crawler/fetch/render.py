@@ -80,8 +80,7 @@ class Tab:
         request = route.request
         try:
             document = self.document
-            if document is not None and request.is_navigation_request() and (
-                    request.frame.parent_frame is None):
+            if document is not None and _main_document(request):
                 self.document = None
                 # Decoded as the pipeline decodes it, handed over as UTF-8 (a header
                 # charset beats <meta charset>, so the page reads the same).
@@ -96,8 +95,7 @@ class Tab:
 
     def on_response(self, response: Any) -> None:
         """Note the main frame's documents: a script redirect's target answers here."""
-        request = response.request
-        if request.is_navigation_request() and request.frame.parent_frame is None:
+        if _main_document(response.request):
             self.last_document = response
 
     async def close(self) -> None:
@@ -283,6 +281,14 @@ def _fulfil_headers(response: Response) -> dict[str, str]:
         headers[key] = f"{headers[key]}\n{value}" if key in headers else value
     headers["content-type"] = f"{response.content_type or 'text/html'}; charset=utf-8"
     return headers
+
+
+def _main_document(request: Any) -> bool:
+    """A navigation of the page's main frame (not an iframe's, not a worker's request)."""
+    try:
+        return bool(request.is_navigation_request() and request.frame.parent_frame is None)
+    except Exception:  # a service worker's request has no frame
+        return False
 
 
 async def _close_popup(page: Any) -> None:
