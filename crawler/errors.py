@@ -4,6 +4,7 @@
     ├── ConfigError              a bad config file, flag or setting (user error: no traceback)
     ├── SpiderLoadError          `crawler run x.py` could not find or import a Spider
     ├── SitemapError             a sitemap malformed or over a cap (errors.kind "sitemap")
+    ├── BrowserError             rendering was asked for and no browser can be started
     └── FetchError               one request failed; `kind` says how (stored in errors.kind)
         ├── RedirectError        a redirect that is not followed: a loop, too many hops, no Location
         └── InvalidURLError      a URL that cannot be requested
@@ -35,6 +36,10 @@ class SpiderLoadError(CrawlerError):
 
 class SitemapError(CrawlerError):
     """A sitemap that is malformed, not a sitemap, or over one of its caps."""
+
+
+class BrowserError(CrawlerError):
+    """Rendering needs a browser (or Playwright) that is not there: says what to install."""
 
 
 class FetchError(CrawlerError):

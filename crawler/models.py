@@ -49,6 +49,14 @@ class Request:
     frontier_id: int | None = field(default=None, repr=False)  # its row in a durable frontier
 
 
+@dataclass(frozen=True, slots=True)
+class Screenshot:
+    """A PNG of a rendered page: the whole page, or the viewport only."""
+
+    png: bytes
+    full_page: bool
+
+
 @dataclass(slots=True, frozen=True)
 class Item:
     """What a spider yields besides requests: a typed JSON object."""
@@ -75,6 +83,9 @@ class Response:
         self.request_headers = request_headers
         # Set by the fetcher when the body passed its size cap: why, and the body is empty.
         self.too_large: str | None = None
+        # "browser" when the body is the DOM a browser rendered (crawler.fetch.render).
+        self.fetched_by = "http"
+        self.screenshot: Screenshot | None = None  # a rendered page's, when asked for
         self._charset = charset
         self._parsed: ParsedPage | None = None
 

@@ -226,6 +226,8 @@ async def test_a_version_1_database_gains_the_new_columns(tmp_path, site_server)
                 fetched_at TEXT NOT NULL, elapsed_ms REAL, headers TEXT NOT NULL,
                 request_headers TEXT, body BLOB);
             INSERT INTO crawls VALUES (1, 'old', '2026-01-01', NULL, 'finished', '{}', NULL);
+            INSERT INTO pages (crawl_id, url, final_url, status, size, depth, fetched_at,
+                               headers) VALUES (1, 'http://x/', 'http://x/', 200, 0, 0, '', '{}');
             PRAGMA user_version = 1;""")
     server = site_server(tree_site(3))
 
@@ -233,6 +235,10 @@ async def test_a_version_1_database_gains_the_new_columns(tmp_path, site_server)
 
     assert scalar(db, "PRAGMA user_version") == SCHEMA_VERSION
     assert scalar(db, "SELECT count(content_hash) FROM pages") == 3
+    # version 4: how each page was fetched (old rows were all HTTP), and screenshots
+    assert rows(db, "SELECT fetched_by, count(*) AS n FROM pages GROUP BY 1") == [
+        {"fetched_by": "http", "n": 4}]
+    assert scalar(db, "SELECT count(*) FROM screenshots") == 0
     assert rows(db, "SELECT id, runs FROM crawls") == [{"id": 1, "runs": 1},
                                                        {"id": 2, "runs": 1}]
 

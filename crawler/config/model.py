@@ -34,9 +34,20 @@ from crawler.config.checks import (
     string,
     url,
 )
-from crawler.config.rules import ExtractRule, FieldRule, HostRule, extract_rules, host_rules
+from crawler.config.rules import (
+    ExtractRule,
+    FieldRule,
+    HostRule,
+    RenderRule,
+    extract_rules,
+    host_rules,
+    render_rules,
+)
 
 DEFAULT_USER_AGENT = "crawler/0.1"
+# What a rendered page may be told not to load (Playwright's resource types, less the document).
+RESOURCE_TYPES = ("image", "media", "font", "stylesheet", "script", "xhr", "fetch",
+                  "websocket", "eventsource", "manifest", "texttrack", "other")
 
 _frozen = dataclass(frozen=True, slots=True, kw_only=True)
 
@@ -218,6 +229,51 @@ class FetchConfig:
         shown="`0.5s`")
     max_backoff: float = key(
         60.0, duration(positive=True), "cap on that wait", shown="`60s`")
+    # Rendering in a browser (crawler[browser]: Playwright driving Chromium).
+    render: Literal["never", "always", "auto"] = key(
+        "never", choice("never", "always", "auto"),
+        "render HTML pages in a browser: `never`, `always`, or `auto` (only pages that look "
+        "built by scripts, learning per host and URL pattern whether rendering finds more); "
+        "a request's `meta={\"render\": true}` renders it whatever this says")
+    render_match: tuple[re.Pattern[str], ...] = key(
+        (), list_of(regex), "regexes searched in the URL: `always` and `auto` apply only to "
+                            "matching URLs (the rest are fetched over HTTP); empty: every URL")
+    render_hosts: tuple[RenderRule, ...] = key(
+        (), render_rules, "`fetch.render` by host pattern, first match wins: "
+                          '`{"app.example.com": always, "*.example.com": never}`')
+    browser_path: str | None = key(
+        None, optional(path_string), "the Chromium to run; unset: Playwright's own if "
+                                     "installed, else `chromium` (or Chrome) on the PATH",
+        shown="found")
+    browser_concurrency: int = key(
+        4, integer(1), "pages rendered at once, shared by all workers (one browser)")
+    browser_recycle: int = key(
+        100, integer(1), "a browser context (cookies, cache, memory) is replaced after "
+                         "rendering this many pages, so memory stays flat on long crawls")
+    render_wait_until: Literal["load", "domcontentloaded", "networkidle"] = key(
+        "load", choice("load", "domcontentloaded", "networkidle"),
+        "the page event a render waits for before the DOM is captured")
+    render_wait_for: str | None = key(
+        None, optional(string), "a CSS selector that must be in the page before it is "
+                                      "captured (waited for within `render_timeout`)")
+    render_settle: float = key(
+        0.1, duration(positive=False),
+        "then wait until no fetch/XHR is pending and the DOM has not changed for this long "
+        "(so content loaded by `fetch()` is in); `0`: capture at once", shown="`100ms`")
+    render_timeout: float = key(
+        30.0, duration(positive=True), "the most one render may take (navigation, waits, the "
+                                       "spider's `interact`, capture); then a `timeout` error",
+        shown="`30s`")
+    render_block: tuple[str, ...] = key(
+        ("image", "media", "font"), list_of(choice(*RESOURCE_TYPES)),
+        "resource types a rendered page does not load (" + ", ".join(RESOURCE_TYPES) + ")")
+
+    def render_for(self, host: str) -> str:
+        """`render` for `host`: the first matching `render_hosts` rule, else `render`."""
+        for rule in self.render_hosts:
+            if rule.matches(host):
+                return rule.render
+        return self.render
 
 
 @_frozen
@@ -235,6 +291,11 @@ class StoreConfig:
         "headers, type) without reading the body, `body` keeps the body too (never parsed), "
         "`skip` stores nothing and counts it (`dropped.non_html`; an error status is still "
         "recorded)")
+    screenshot: bool = key(
+        False, boolean, "keep a PNG of every rendered page in `screenshots` "
+                        "(`crawler export DB --what screenshots -o DIR`)")
+    screenshot_full_page: bool = key(
+        True, boolean, "the screenshot covers the whole page; `false`: the viewport only")
 
 
 @_frozen
@@ -286,6 +347,8 @@ class CrawlConfig:
             rule.pattern: {"concurrency": rule.concurrency, "delay": rule.delay}
             for rule in self.politeness.hosts}
         data["fetch"]["headers"] = dict(self.fetch.headers)
+        data["fetch"]["render_hosts"] = {rule.pattern: rule.render
+                                         for rule in self.fetch.render_hosts}
         data["extract"] = [
             {"match": _plain(rule.match), "type": rule.type,
              "fields": {f.name: _plain(f) for f in rule.fields}}

@@ -75,6 +75,36 @@ def host_rules(doc: Doc, path: KeyPath, value: Any) -> tuple[HostRule, ...]:
     return tuple(rules)
 
 
+# --------------------------------------------------------------------------- fetch.render_hosts
+
+RENDER_MODES = ("never", "always", "auto")
+
+
+@_frozen
+class RenderRule:
+    """`fetch.render` for the hosts matching `pattern` ("app.example.com", "*.example.com")."""
+
+    pattern: str
+    render: str
+
+    def matches(self, host: str) -> bool:
+        return HostRule(pattern=self.pattern).matches(host)
+
+
+def render_rules(doc: Doc, path: KeyPath, value: Any) -> tuple[RenderRule, ...]:
+    """{"*.example.com": auto, ...}, in the order written."""
+    rules = []
+    for pattern, mode in mapping(doc, path, value).items():
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise doc.error((*path, str(pattern)), "expected a host pattern like "
+                            "'example.com' or '*.example.com'", at_key=True)
+        where = (*path, pattern)
+        if not isinstance(mode, str) or mode.strip().lower() not in RENDER_MODES:
+            raise doc.error(where, f"expected one of {', '.join(RENDER_MODES)}; got {show(mode)}")
+        rules.append(RenderRule(pattern=pattern.strip().lower(), render=mode.strip().lower()))
+    return tuple(rules)
+
+
 # --------------------------------------------------------------------------- extract
 
 @_frozen

@@ -31,7 +31,7 @@ from crawler.engine.session import (
 )
 from crawler.engine.settle import Settler
 from crawler.fetch.base import Fetcher
-from crawler.fetch.http import HttpFetcher
+from crawler.fetch.build import build_fetcher
 from crawler.frontier.base import Frontier
 from crawler.frontier.codec import RequestCodec
 from crawler.frontier.memory import MemoryFrontier
@@ -42,7 +42,7 @@ from crawler.models import Request
 from crawler.politeness.retries import RetryPolicy
 from crawler.politeness.robots import RobotsRules, fetch_robots
 from crawler.sitemaps.reader import Sitemaps
-from crawler.spider import Spider
+from crawler.spider import Spider, page_action
 from crawler.stats import CrawlStats, Progress, Snapshot
 from crawler.store.sink import Fanout, Sink
 from crawler.store.sqlite import Store
@@ -73,7 +73,8 @@ class Crawler:
         self.output = Path(output) if output is not None else Path(self.config.output_path)
         self.stats = CrawlStats(output=self.output)
         self.hooks = Hooks.of(hooks)
-        self.fetcher: Fetcher = fetcher or HttpFetcher(self.config.fetch)
+        self.fetcher: Fetcher = fetcher or build_fetcher(self.config,
+                                                         interact=page_action(self.spider))
         self.queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=self.config.fetch.concurrency)
         self.show_progress = progress
         self._frontier = frontier

@@ -26,7 +26,8 @@ def page_row(response: Response, fetched_at: float, store: StoreConfig, *,
         elapsed_ms=round(response.elapsed * 1000, 2),
         request_headers=headers_json((response.request_headers or {}).items()),
         body=body, links=links, redirects=redirects.to_json(request.redirects),
-        content_hash=body_hash, change=change,
+        content_hash=body_hash, change=change, fetched_by=response.fetched_by,
+        screenshot=response.screenshot,
     )
 
 

@@ -44,7 +44,7 @@ _WRITING: ContextVar[Store | None] = ContextVar("crawler_store_writing", default
 _PAGE_COLUMNS = (
     "id", "crawl_id", "url", "final_url", "status", "content_type", "encoding", "size",
     "title", "text", "markdown", "depth", "referrer", "fetched_at", "elapsed_ms", "headers",
-    "request_headers", "body", "content_hash", "change", "redirects",
+    "request_headers", "body", "content_hash", "change", "redirects", "fetched_by",
 )
 _INSERT_PAGES = f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}) VALUES "
 # The crawler indexes each batch of pages with one INSERT ... SELECT over its id
@@ -62,6 +62,7 @@ _INSERT_LINKS = (
     "INSERT INTO links (page_id, url, href, text) "
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)"
 )
+_INSERT_SCREENSHOTS = "INSERT INTO screenshots (page_id, crawl_id, full_page, png) VALUES "
 _INSERT_ITEMS = "INSERT INTO items (crawl_id, page_id, url, type, data, created_at) VALUES "
 _INSERT_SITEMAP_URLS = "INSERT INTO sitemap_urls (crawl_id, url, lastmod, sitemap) VALUES "
 _INSERT_ERRORS = (
@@ -111,6 +112,7 @@ class _Batch:
     items: list[tuple[Any, ...]] = field(default_factory=list)
     errors: list[tuple[Any, ...]] = field(default_factory=list)
     sitemap_urls: list[tuple[Any, ...]] = field(default_factory=list)
+    screenshots: list[tuple[Any, ...]] = field(default_factory=list)
     bytes: int = 0
 
     def __len__(self) -> int:
@@ -291,7 +293,12 @@ class Store:
             page.encoding, page.size, page.title, page.text, page.markdown, page.depth,
             page.referrer, page.fetched_at, page.elapsed_ms, page.headers,
             page.request_headers, page.body, page.content_hash, page.change, page.redirects,
+            page.fetched_by,
         ))
+        if page.screenshot is not None:
+            self._batch.screenshots.append((page_id, self.crawl_id, page.screenshot.full_page,
+                                            page.screenshot.png))
+            self._batch.bytes += len(page.screenshot.png)
         if page.links:
             # JSON now rather than tuples until the flush: a page's ~50 links
             # cost ~8 KB as text against ~23 KB as Python objects, and a
@@ -385,6 +392,7 @@ def _statements(batch: _Batch) -> Iterator[tuple[str, Sequence[Any]]]:
         yield _INDEX_PAGES, (batch.pages[0][0], batch.pages[-1][0])
     if batch.links:
         yield _INSERT_LINKS, ("[" + ",".join(batch.links) + "]",)
+    yield from multirow_inserts(_INSERT_SCREENSHOTS, batch.screenshots)
     yield from multirow_inserts(_INSERT_ITEMS, batch.items)
     yield from multirow_inserts(_INSERT_ERRORS, batch.errors)
     yield from multirow_inserts(_INSERT_SITEMAP_URLS, batch.sitemap_urls)
