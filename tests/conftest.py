@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -92,6 +93,30 @@ def unaccepting_url() -> Iterator[str]:
 def refused_url() -> str:
     """An http URL on 127.0.0.1 where nothing listens (connection refused)."""
     return f"http://127.0.0.1:{refused_port()}/"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """`small_disk("4m")`, `small_disk("1m", "ro")`: a tmpfs of that size mounted in
+    tmp_path, unmounted at teardown. Mounting needs root: without it the test skips."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    mounted: list[Path] = []
+
+    def mount(size: str, *options: str) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *options]), "tmpfs",
+             str(where)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 @pytest.fixture

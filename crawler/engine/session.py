@@ -15,6 +15,10 @@ from typing import Any
 from crawler.config import CrawlConfig, apply_overrides, config_from_dict
 from crawler.engine import recrawl
 from crawler.errors import CrawlerError
+from crawler.frontier.base import Frontier
+from crawler.frontier.codec import RequestCodec
+from crawler.frontier.memory import MemoryFrontier
+from crawler.frontier.sqlite import SqliteFrontier
 from crawler.spider import ConfigSpider, Spider
 from crawler.store.sqlite import Store
 
@@ -56,6 +60,26 @@ async def seed_recrawl(store: Store, session: Session,
     previous = session.recrawl_of["id"]
     queued = await recrawl.seed(store, session.crawl_id, previous)
     announce(f"recrawling {queued:,} pages of crawl #{previous}")
+
+
+def frontier_for(given: Frontier | None, config: CrawlConfig, store: Store, crawl_id: int,
+                 spider: Spider) -> Frontier:
+    """The frontier given to the Crawler, else the `frontier` setting's.
+
+    The SQLite frontier stores a callback by the name of the spider method
+    it is; any other callable cannot survive a restart (see frontier/codec.py).
+    """
+    if given is not None:
+        return given
+    if config.frontier == "memory":
+        return MemoryFrontier()
+
+    def name_of(callback: Any) -> str | None:
+        return callback.__name__ if getattr(callback, "__self__", None) is spider else None
+
+    codec = RequestCodec(resolve_callback=lambda name: getattr(spider, name, None),
+                         name_callback=name_of)
+    return SqliteFrontier(store, crawl_id, codec)
 
 
 def _should_resume(previous: dict[str, Any] | None, mode: str) -> bool:
