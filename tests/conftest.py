@@ -22,6 +22,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.badserver import BadServer, Behaviour  # noqa: E402
+from tests.proxy import ForwardProxy  # noqa: E402
 from tests.site import Site, SiteServer, refused_port  # noqa: E402
 
 
@@ -64,6 +65,22 @@ def bad_server() -> Iterator[Callable[..., BadServer]]:
     yield start
     for server in reversed(servers):
         server.stop()
+
+
+@pytest.fixture
+def forward_proxy() -> Iterator[Callable[..., ForwardProxy]]:
+    """Start forward proxies: `forward_proxy(credentials=("user", "pw"))`; each records
+    what it relays (`proxy.requests`) and is stopped at teardown."""
+    proxies: list[ForwardProxy] = []
+
+    def start(**options: Any) -> ForwardProxy:
+        proxy = ForwardProxy(**options)
+        proxies.append(proxy)
+        return proxy.start()
+
+    yield start
+    for proxy in reversed(proxies):
+        proxy.stop()
 
 
 @pytest.fixture

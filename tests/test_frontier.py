@@ -233,6 +233,7 @@ async def test_a_version_1_database_gains_the_new_columns(tmp_path, site_server)
 
     assert scalar(db, "PRAGMA user_version") == SCHEMA_VERSION
     assert scalar(db, "SELECT count(content_hash) FROM pages") == 3
+    assert scalar(db, "SELECT count(*) FROM cookies") == 0  # version 4's table, added
     assert rows(db, "SELECT id, runs FROM crawls") == [{"id": 1, "runs": 1},
                                                        {"id": 2, "runs": 1}]
 

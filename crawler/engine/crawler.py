@@ -26,6 +26,7 @@ from crawler.engine.session import (
     Session,
     frontier_for,
     instantiate,
+    keep_cookies,
     open_crawl,
     resolve_config,
     seed_recrawl,
@@ -73,10 +74,12 @@ class Crawler:
         self.output = Path(output) if output is not None else Path(self.config.output_path)
         self.stats = CrawlStats(output=self.output)
         self.hooks = Hooks.of(hooks)
-        self.fetcher: Fetcher = fetcher or HttpFetcher(self.config.fetch)
+        self.fetcher: Fetcher = fetcher or HttpFetcher(self.config.fetch,
+                                                       on_proxy_failure=self._proxy_failed)
         self.queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=self.config.fetch.concurrency)
         self.show_progress = progress
         self._frontier = frontier
+        self._durable = frontier is None and self.config.frontier == "sqlite"
         self._sinks = list(sinks)
         self._announce = announce or log.info
         self._retries = RetryPolicy(self.config.fetch, self.config.politeness)
@@ -115,9 +118,7 @@ class Crawler:
         try:
             async with store:
                 if store.lock is not None and store.lock.previous is not None:
-                    self._announce(f"{self.output}: taking over from "
-                                   f"{store.lock.previous.describe()}, which stopped without "
-                                   "releasing it")
+                    self._announce(store.lock.took_over())
                 await self._run(store)
         except StorageError:
             if store.failure is None:
@@ -132,6 +133,7 @@ class Crawler:
         self.stats.crawl_id = session.crawl_id
         await self.fetcher.open()
         try:
+            await keep_cookies(store, session.crawl_id, self.fetcher, self.config)
             self._wire(store, session)
             await self._start(store, session)
             await self._crawl()
@@ -142,9 +144,10 @@ class Crawler:
             await self._finish(store)
             await self.fetcher.close()
 
-    @property
-    def _durable(self) -> bool:
-        return self._frontier is None and self.config.frontier == "sqlite"
+    def _proxy_failed(self, request: Request, message: str) -> None:
+        """A proxy failed on `request` (which goes on through another): an errors row."""
+        if self._settler is not None:
+            self._settler.error(request, Failure("proxy", message))
 
     def _storage_failed(self, error: StorageError) -> None:
         """The store could not write: stop dispatching now and abandon what is in flight
@@ -152,7 +155,6 @@ class Crawler:
         self.stats.status = "failed"
         self.stop("storage")
         self._abort.set()
-
 
     # ---- wiring ----
 
@@ -304,6 +306,9 @@ class Crawler:
             except Exception:  # logged, not raised: the status row must still be written
                 log.exception("could not close the frontier")
             stats.dropped["duplicate"] += self.windows.duplicates
+        proxies = getattr(self.fetcher, "proxies", None)
+        if proxies:
+            stats.proxies = proxies.summary()
         stats.stop_reason = (scheduler.stop_reason if scheduler else None) or stats.stop_reason
         if stats.status == "running":
             stats.status = "interrupted" if stats.stop_reason == "interrupted" else "finished"

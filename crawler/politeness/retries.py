@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 from crawler.config import FetchConfig, PolitenessConfig
 from crawler.models import Request
 
-RETRYABLE_KINDS = frozenset({"connection", "timeout"})
+RETRYABLE_KINDS = frozenset({"connection", "timeout", "proxy"})  # proxy: every one tried failed
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 

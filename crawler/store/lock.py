@@ -81,6 +81,11 @@ class WriterLock:
             os.close(fd)
         raise OutputError(f"{self.path}: could not take the lock (it keeps being replaced)")
 
+    def took_over(self) -> str:
+        """What to tell the user when `previous` names a writer that died holding the file."""
+        who = self.previous.describe() if self.previous else "a writer"
+        return f"{self.db}: taking over from {who}, which stopped without releasing it"
+
     def release(self) -> None:
         """Unlink the lock file, then drop the lock (in that order: see `acquire`)."""
         if self._fd is None:

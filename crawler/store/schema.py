@@ -11,7 +11,8 @@ import aiosqlite
 
 # 2: frontier, sitemap_urls, crawls.runs/recrawl_of, pages.content_hash/change
 # 3: pages.redirects
-SCHEMA_VERSION = 3
+# 4: cookies
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS crawls (
@@ -119,6 +120,18 @@ CREATE TABLE IF NOT EXISTS sitemap_urls (
     sitemap  TEXT NOT NULL               -- the sitemap that listed it
 );
 CREATE INDEX IF NOT EXISTS sitemap_urls_url ON sitemap_urls(url);
+CREATE TABLE IF NOT EXISTS cookies (     -- the cookie jar of a crawl (fetch.cookies: true)
+    crawl_id  INTEGER NOT NULL REFERENCES crawls(id),
+    domain    TEXT NOT NULL,             -- the host it was set by, or the domain it is sent to
+    path      TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    expires   TEXT,                      -- ISO 8601 UTC; NULL: a session cookie
+    secure    INTEGER NOT NULL,
+    http_only INTEGER NOT NULL,
+    host_only INTEGER NOT NULL,          -- 1: sent to exactly `domain`; 0: and its subdomains
+    PRIMARY KEY (crawl_id, domain, path, name)
+);
 """
 
 # Columns added since schema version 1, added to older files when they are opened.
