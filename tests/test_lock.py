@@ -66,8 +66,8 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
 
 def test_a_second_writer_is_refused_at_once_and_readers_still_work(site_server,
                                                                    tmp_path) -> None:
-    site = tree_site(300, fanout=4)
-    server = site_server(site, latency=0.05)  # ~40 pages/s: the first crawl runs for seconds
+    site = tree_site(3000, fanout=4)
+    server = site_server(site, latency=0.05)  # ~40 pages/s: still running when interrupted
     db = tmp_path / "crawl.db"
     config = write_config(tmp_path, server.url("/"), db)
     first = start_crawl(config, db)

@@ -91,6 +91,9 @@ def _add_run(sub: Any) -> None:
                      help="re-fetch the last crawl's pages conditionally and record what changed")
     run.add_argument("-q", "--quiet", action="store_true",
                      help="no live progress and no summary")
+    # Also after the command (`crawler run x.yaml -v`); SUPPRESS keeps a `crawler -v run`.
+    run.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                     help="log more (-vv for debug); a traceback with an error")
     run.set_defaults(func=cmd_run)
 
 
