@@ -272,7 +272,7 @@ class Crawler:
         assert self._pipeline is not None
         try:
             return await self._pipeline.run(request)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, StorageError):  # a sitemap's flush can fail too
             raise
         except Exception as exc:  # a bug of ours must not end the crawl
             log.exception("internal error on %s", request.url)
