@@ -12,7 +12,7 @@ import aiosqlite
 import pytest
 
 from crawler import Crawler, Request, Spider, crawl
-from crawler.errors import CrawlerError
+from crawler.errors import CrawlerError, StorageError
 from crawler.frontier import windows as windows_module
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.frontier.windows import Windows
@@ -239,6 +239,7 @@ async def test_a_version_1_database_gains_the_new_columns(tmp_path, site_server)
     assert rows(db, "SELECT fetched_by, count(*) AS n FROM pages GROUP BY 1") == [
         {"fetched_by": "http", "n": 4}]
     assert scalar(db, "SELECT count(*) FROM screenshots") == 0
+    assert scalar(db, "SELECT count(*) FROM cookies") == 0  # version 5: the cookie jar
     assert rows(db, "SELECT id, runs FROM crawls") == [{"id": 1, "runs": 1},
                                                        {"id": 2, "runs": 1}]
 
@@ -306,7 +307,8 @@ async def test_a_batch_part_that_fails_takes_its_pages_back_with_it(tmp_path) ->
         store.add_part(Failing())
         store.write(PageRecord(url="http://a/", final_url="http://a/", status=200, depth=0,
                                headers="{}", size=0, fetched_at=iso_time(0)))
-        with pytest.raises(OSError, match="disk full"):
+        with pytest.raises(StorageError, match="disk full"):
             await store.flush()
+        assert store.failure is not None and store.unstored_pages == 1
 
     assert scalar(tmp_path / "x.db", "SELECT count(*) FROM pages") == 0

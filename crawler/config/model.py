@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Literal
 
+from crawler.config import secrets
 from crawler.config.checks import (
     boolean,
     choice,
     domain,
     duration,
-    http_headers,
     integer,
     key,
     list_of,
@@ -36,12 +36,17 @@ from crawler.config.checks import (
 )
 from crawler.config.rules import (
     ExtractRule,
+    FetchHostRule,
     FieldRule,
     HostRule,
     RenderRule,
     extract_rules,
+    fetch_host_rules,
     host_rules,
+    preset_cookies,
+    proxy_list,
     render_rules,
+    secret_headers,
 )
 
 DEFAULT_USER_AGENT = "crawler/0.1"
@@ -215,7 +220,9 @@ class FetchConfig:
     user_agent: str = key(
         DEFAULT_USER_AGENT, string, "sent with every request; its first token is matched "
                                     "against robots.txt (see `politeness.robots_agent`)")
-    headers: tuple[tuple[str, str], ...] = key((), http_headers, "extra request headers")
+    headers: tuple[tuple[str, str], ...] = key(
+        (), secret_headers, "extra request headers, sent to every host (`${NAME}` reads a "
+                            "value from the environment; see `hosts` for credentials)")
     parse_in_thread_above: int = key(
         256 * 1024, size(0), "pages larger than this are parsed in a thread", shown="`256KB`")
     retries: int = key(
@@ -274,6 +281,33 @@ class FetchConfig:
             if rule.matches(host):
                 return rule.render
         return self.render
+    # Proxies (crawler/fetch/proxies.py)
+    proxy: tuple[str, ...] = key(
+        (), proxy_list,
+        "an HTTP proxy (`http://host:3128`, `https://…`, with `user:password@` if it needs "
+        "them; `${NAME}` reads a variable from the environment), or a list of them rotated as "
+        "`proxy_rotation` says; a proxy that fails is benched and the request tried on another",
+        shown="none")
+    proxy_rotation: Literal["request", "host"] = key(
+        "request", choice("request", "host"),
+        "with several proxies: the next one for each request (`request`), or one per host, kept "
+        "until it fails (`host`)")
+    proxy_env: bool = key(
+        False, boolean, "without a configured proxy, use `HTTP_PROXY` / `HTTPS_PROXY` / "
+                        "`ALL_PROXY`, and `NO_PROXY`, from the environment")
+    # Cookies (crawler/fetch/cookies.py)
+    cookies: bool = key(
+        False, boolean, "keep the cookies sites set (RFC 6265 rules, per host) and send them "
+                        "back; the jar is saved in the file, so a resumed crawl keeps its "
+                        "session")
+    preset_cookies: tuple[tuple[str, str, str], ...] = key(
+        (), preset_cookies, 'cookies to start with, by domain (sent to it and its subdomains): '
+                            '`{"example.com": {session: "${SESSION}"}}`; needs `cookies: true`')
+    hosts: tuple[FetchHostRule, ...] = key(
+        (), fetch_host_rules,
+        'what to send to hosts matching a pattern, and to no other: `headers`, `basic` '
+        '(`{user, password}`), `bearer`, `proxy` (a URL, a list or `direct`); first match '
+        'wins: `{"api.example.com": {bearer: "${API_TOKEN}"}}`')
 
 
 @_frozen
@@ -339,14 +373,18 @@ class CrawlConfig:
         """The SQLite file to write: `output`, or "<name>.db"."""
         return self.output if self.output is not None else f"{self.name}.db"
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """A plain JSON-serialisable dict that `config_from_dict` reads back."""
+    def to_json_dict(self, *, redact: bool = False) -> dict[str, Any]:
+        """A plain JSON-serialisable dict that `config_from_dict` reads back.
+
+        With `redact` (what `crawls.config` stores), a secret written out in
+        the YAML is `***`; one read from the environment stays `${NAME}`.
+        """
         data = _plain(self)
         del data["source"]
         data["politeness"]["hosts"] = {
             rule.pattern: {"concurrency": rule.concurrency, "delay": rule.delay}
             for rule in self.politeness.hosts}
-        data["fetch"]["headers"] = dict(self.fetch.headers)
+        data["fetch"].update(_fetch_json(self.fetch, redact))
         data["fetch"]["render_hosts"] = {rule.pattern: rule.render
                                          for rule in self.fetch.render_hosts}
         data["extract"] = [
@@ -354,6 +392,21 @@ class CrawlConfig:
              "fields": {f.name: _plain(f) for f in rule.fields}}
             for rule in self.extract]
         return data
+
+
+def _fetch_json(fetch: FetchConfig, redact: bool) -> dict[str, Any]:
+    """The fetch keys `_plain` cannot write as they are read: mappings, and secrets."""
+    hide = secrets.redact if redact else str
+    cookies: dict[str, dict[str, str]] = {}
+    for host, name, value in fetch.preset_cookies:
+        cookies.setdefault(host, {})[name] = hide(value)
+    return {
+        "headers": {name: secrets.redact_header(name, value) if redact else value
+                    for name, value in fetch.headers},
+        "proxy": [secrets.redact_url(url) if redact else url for url in fetch.proxy],
+        "hosts": {rule.pattern: rule.to_json(redact=redact) for rule in fetch.hosts},
+        "preset_cookies": cookies,
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -24,18 +24,18 @@ from crawler.engine.pipeline import Pipeline
 from crawler.engine.scheduler import Scheduler
 from crawler.engine.session import (
     Session,
+    frontier_for,
     instantiate,
+    keep_cookies,
     open_crawl,
     resolve_config,
     seed_recrawl,
 )
 from crawler.engine.settle import Settler
+from crawler.errors import StorageError
 from crawler.fetch.base import Fetcher
 from crawler.fetch.build import build_fetcher
 from crawler.frontier.base import Frontier
-from crawler.frontier.codec import RequestCodec
-from crawler.frontier.memory import MemoryFrontier
-from crawler.frontier.sqlite import SqliteFrontier
 from crawler.frontier.windows import Windows
 from crawler.hooks import Hook, Hooks
 from crawler.models import Request
@@ -44,6 +44,7 @@ from crawler.politeness.robots import RobotsRules, fetch_robots
 from crawler.sitemaps.reader import Sitemaps
 from crawler.spider import Spider, page_action
 from crawler.stats import CrawlStats, Progress, Snapshot
+from crawler.store.failures import stopped
 from crawler.store.sink import Fanout, Sink
 from crawler.store.sqlite import Store
 
@@ -73,11 +74,12 @@ class Crawler:
         self.output = Path(output) if output is not None else Path(self.config.output_path)
         self.stats = CrawlStats(output=self.output)
         self.hooks = Hooks.of(hooks)
-        self.fetcher: Fetcher = fetcher or build_fetcher(self.config,
-                                                         interact=page_action(self.spider))
+        self.fetcher: Fetcher = fetcher or build_fetcher(
+            self.config, interact=page_action(self.spider), on_proxy_failure=self._proxy_failed)
         self.queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=self.config.fetch.concurrency)
         self.show_progress = progress
         self._frontier = frontier
+        self._durable = frontier is None and self.config.frontier == "sqlite"
         self._sinks = list(sinks)
         self._announce = announce or log.info
         self._retries = RetryPolicy(self.config.fetch, self.config.politeness)
@@ -105,30 +107,62 @@ class Crawler:
         self._abort.set()
 
     async def run(self) -> CrawlStats:
-        async with Store(self.output) as store:
-            session = await open_crawl(store, self.config, self.output,
-                                       durable=self._frontier is None
-                                       and self.config.frontier == "sqlite")
-            self.stats.crawl_id = session.crawl_id
-            await self.fetcher.open()
-            try:
-                self._wire(store, session)
-                await self._start(store, session)
-                await self._crawl()
-            except BaseException:
-                self.stats.status = "failed"
+        """Crawl to the end and return the stats.
+
+        Raises OutputError when the output cannot be written at all (another
+        process holds it, an unwritable path) and StorageError, after
+        stopping and writing what it could, when writing failed mid-crawl.
+        """
+        store = Store(self.output)
+        store.on_failure = self._storage_failed
+        try:
+            async with store:
+                if store.lock is not None and store.lock.previous is not None:
+                    self._announce(store.lock.took_over())
+                await self._run(store)
+        except StorageError:
+            if store.failure is None:
                 raise
-            finally:
-                await self._finish(store)
-                await self.fetcher.close()
+        if store.failure is not None:
+            raise stopped(self.output, store.failure, store.unstored_pages,
+                          resumable=self._durable)
         return self.stats
+
+    async def _run(self, store: Store) -> None:
+        session = await open_crawl(store, self.config, self.output, durable=self._durable)
+        self.stats.crawl_id = session.crawl_id
+        await self.fetcher.open()
+        try:
+            await keep_cookies(store, session.crawl_id, self.fetcher, self.config)
+            self._wire(store, session)
+            await self._start(store, session)
+            await self._crawl()
+        except BaseException:
+            self.stats.status = "failed"
+            raise
+        finally:
+            await self._finish(store)
+            await self.fetcher.close()
+
+    def _proxy_failed(self, request: Request, message: str) -> None:
+        """A proxy failed on `request` (which goes on through another): an errors row."""
+        if self._settler is not None:
+            self._settler.error(request, Failure("proxy", message))
+
+    def _storage_failed(self, error: StorageError) -> None:
+        """The store could not write: stop dispatching now and abandon what is in flight
+        (its requests stay leased, so the next run fetches them)."""
+        self.stats.status = "failed"
+        self.stop("storage")
+        self._abort.set()
 
     # ---- wiring ----
 
     def _wire(self, store: Store, session: Session) -> None:
         """Build the parts of this run around the open database; each is given what it uses."""
         config, stats, hooks = self.config, self.stats, self.hooks
-        self.windows = windows = Windows(self._frontier_for(store, session.crawl_id), store)
+        frontier = frontier_for(self._frontier, config, store, session.crawl_id, self.spider)
+        self.windows = windows = Windows(frontier, store)
         self._sink = sink = Fanout(store, self._sinks,
                                          on_failure=lambda e: stats.count_error(e.kind))
         robots = self._robots if config.politeness.robots_txt == "obey" else None
@@ -148,24 +182,6 @@ class Crawler:
         hooks.on_failure = self._settler.hook_failed
         if self._stop_reason is not None:  # stop() came before run()
             scheduler.stop(self._stop_reason)
-
-    def _frontier_for(self, store: Store, crawl_id: int) -> Frontier:
-        if self._frontier is not None:
-            return self._frontier
-        if self.config.frontier == "memory":
-            return MemoryFrontier()
-        codec = RequestCodec(resolve_callback=self._callback_named,
-                             name_callback=self._callback_name)
-        return SqliteFrontier(store, crawl_id, codec)
-
-    def _callback_name(self, callback: Any) -> str | None:
-        """The name a spider method is stored under; None for any other callable."""
-        if getattr(callback, "__self__", None) is self.spider:
-            return callback.__name__
-        return None
-
-    def _callback_named(self, name: str) -> Any:
-        return getattr(self.spider, name, None)
 
     async def _start(self, store: Store, session: Session) -> None:
         """Take up what the frontier holds (a resumed crawl), then seed it."""
@@ -210,7 +226,7 @@ class Crawler:
                 done, _ = await asyncio.wait({dispatch, abort}, timeout=SHUTDOWN_GRACE,
                                              return_when=asyncio.FIRST_COMPLETED)
                 abort.cancel()
-                if dispatch not in done:
+                if not done:
                     log.warning("%d requests still in flight after %.0fs; abandoning them",
                                 self.scheduler.in_flight, SHUTDOWN_GRACE)
             if dispatch.done():
@@ -230,7 +246,9 @@ class Crawler:
                 stored = await self._handle(request)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # writing failed: issue 15 makes this stop the crawl
+            except StorageError:
+                pass  # the store told _storage_failed: the crawl is stopping
+            except Exception:  # a bug of ours while settling: one request, not the crawl
                 log.exception("could not settle %s", request.url)
             finally:
                 self.scheduler.finished(request, stored=stored)
@@ -254,7 +272,7 @@ class Crawler:
         assert self._pipeline is not None
         try:
             return await self._pipeline.run(request)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, StorageError):  # a sitemap's flush can fail too
             raise
         except Exception as exc:  # a bug of ours must not end the crawl
             log.exception("internal error on %s", request.url)
@@ -283,9 +301,14 @@ class Crawler:
         if self.windows is not None:
             try:
                 await self.windows.close()
+            except StorageError:
+                pass  # reported once, by run()
             except Exception:  # logged, not raised: the status row must still be written
                 log.exception("could not close the frontier")
             stats.dropped["duplicate"] += self.windows.duplicates
+        proxies = getattr(self.fetcher, "proxies", None)
+        if proxies:
+            stats.proxies = proxies.summary()
         stats.stop_reason = (scheduler.stop_reason if scheduler else None) or stats.stop_reason
         if stats.status == "running":
             stats.status = "interrupted" if stats.stop_reason == "interrupted" else "finished"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from crawler.config import CrawlConfig
 from crawler.fetch.browser import Chromium
-from crawler.fetch.http import HttpFetcher
+from crawler.fetch.http import HttpFetcher, ProxyFailure
 from crawler.fetch.render import Interact, Renderer
 from crawler.fetch.rendering import RenderingFetcher
 
 
 def build_fetcher(config: CrawlConfig, *, interact: Interact | None = None,
-                  chromium: Chromium | None = None) -> RenderingFetcher:
+                  chromium: Chromium | None = None,
+                  on_proxy_failure: ProxyFailure | None = None) -> RenderingFetcher:
     """HTTP for every request, and the browser for the pages to render.
 
     Also when `fetch.render` is `never`: a spider's request may still ask
@@ -24,4 +25,5 @@ def build_fetcher(config: CrawlConfig, *, interact: Interact | None = None,
         screenshot = "full" if config.store.screenshot_full_page else "viewport"
     renderer = Renderer(config.fetch, chromium=chromium, interact=interact,
                         screenshot=screenshot)
-    return RenderingFetcher(HttpFetcher(config.fetch), renderer, config.fetch)
+    http = HttpFetcher(config.fetch, on_proxy_failure=on_proxy_failure)
+    return RenderingFetcher(http, renderer, config.fetch)

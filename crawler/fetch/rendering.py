@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from crawler import urls
 from crawler.config import FetchConfig
@@ -44,6 +45,16 @@ class RenderingFetcher:
         self.eager = config.render != "never" or any(
             rule.render != "never" for rule in config.render_hosts)
         self._started = False
+
+    # The HTTP fetcher's cookie jar and proxies: the crawl saves the one with each batch
+    # and reports the other (neither is the browser's).
+    @property
+    def cookie_jar(self) -> Any:
+        return getattr(self.http, "cookie_jar", None)
+
+    @property
+    def proxies(self) -> Any:
+        return getattr(self.http, "proxies", None)
 
     async def open(self) -> None:
         await self.http.open()

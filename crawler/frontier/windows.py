@@ -26,6 +26,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from crawler.errors import StorageError
 from crawler.frontier.base import Frontier, State
 from crawler.models import Request
 from crawler.store.sqlite import Store, gather_all
@@ -205,6 +206,8 @@ class Windows:
             # Empty for now, unless adds are buffered or being handed over.
             if not loaded and host not in self._dirty and self._writing[host] <= 0:
                 self._on_disk.discard(host)
+        except StorageError:
+            pass  # the store told the crawl, which stops; this host's rows stay on disk
         finally:
             self._refilling.discard(host)
             if self.on_available is not None:

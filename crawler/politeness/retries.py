@@ -16,7 +16,8 @@ from crawler.config import FetchConfig, PolitenessConfig
 from crawler.models import Request
 
 # "browser": the browser crashed mid-render; it is restarted and the page tried again.
-RETRYABLE_KINDS = frozenset({"connection", "timeout", "browser"})
+# "proxy": every proxy tried for the request failed.
+RETRYABLE_KINDS = frozenset({"connection", "timeout", "browser", "proxy"})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 

@@ -12,7 +12,8 @@ import aiosqlite
 # 2: frontier, sitemap_urls, crawls.runs/recrawl_of, pages.content_hash/change
 # 3: pages.redirects
 # 4: pages.fetched_by, screenshots
-SCHEMA_VERSION = 4
+# 5: cookies
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS crawls (
@@ -126,6 +127,18 @@ CREATE TABLE IF NOT EXISTS screenshots (
     crawl_id  INTEGER NOT NULL REFERENCES crawls(id),
     full_page INTEGER NOT NULL,          -- 1: the whole page; 0: the viewport
     png       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cookies (     -- the cookie jar of a crawl (fetch.cookies: true)
+    crawl_id  INTEGER NOT NULL REFERENCES crawls(id),
+    domain    TEXT NOT NULL,             -- the host it was set by, or the domain it is sent to
+    path      TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    expires   TEXT,                      -- ISO 8601 UTC; NULL: a session cookie
+    secure    INTEGER NOT NULL,
+    http_only INTEGER NOT NULL,
+    host_only INTEGER NOT NULL,          -- 1: sent to exactly `domain`; 0: and its subdomains
+    PRIMARY KEY (crawl_id, domain, path, name)
 );
 """
 
