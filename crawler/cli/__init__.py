@@ -99,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except CrawlerError as exc:
-        print(f"crawler: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # a config's mistakes: one a line
+            print(f"crawler: error: {line}", file=sys.stderr)
         return EXIT_USAGE
 
 
