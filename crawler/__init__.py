@@ -20,6 +20,7 @@ from typing import Any
 from crawler.config import CrawlConfig, load_config
 from crawler.engine.blocking import run_sync
 from crawler.engine.crawler import Crawler
+from crawler.engine.fetchall import Fetching, fetch_all
 from crawler.errors import ConfigError, CrawlerError, FetchError, SpiderLoadError
 from crawler.models import Item, Request, Response
 from crawler.spider import Spider
@@ -34,12 +35,14 @@ __all__ = [
     "Crawler",
     "CrawlerError",
     "FetchError",
+    "Fetching",
     "Item",
     "Request",
     "Response",
     "Spider",
     "SpiderLoadError",
     "crawl",
+    "fetch_all",
     "load_config",
     "run",
 ]

@@ -36,6 +36,9 @@ class CrawlStats:
     dropped: Counter[str] = field(default_factory=Counter)
     # fetched, urls, scheduled, children, missing, not_fetched (see crawler/sitemaps/reader.py)
     sitemaps: Counter[str] = field(default_factory=Counter)
+    # requests that reached their end in this run: stored, failed, refused or
+    # skipped (a redirect counts once, at its last hop); the live view's "done"
+    ended: int = 0
     duration: float = 0.0
     started: float = field(default_factory=time.monotonic)
 

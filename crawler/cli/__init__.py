@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from crawler.cli import commands as cli_commands
 from crawler.cli import db as cli_db
 from crawler.config import (
     OVERRIDE_SOURCE,
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_run(sub)
     cli_db.register(sub)
+    cli_commands.register(sub)
     return parser
 
 

@@ -76,6 +76,9 @@ class Crawler:
         self.fetcher: Fetcher = fetcher or HttpFetcher(self.config.fetch)
         self.queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=self.config.fetch.concurrency)
         self.show_progress = progress
+        # True: the crawl fetches the requests it starts with and discovers nothing
+        # (`crawler fetch`), so the live view can show how much of that is done.
+        self.fetch_only = False
         self._frontier = frontier
         self._sinks = list(sinks)
         self._announce = announce or log.info

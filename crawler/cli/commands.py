@@ -1,0 +1,15 @@
+"""The everyday commands beside `run` and the database ones: fetch, shell, init, report.
+
+`register(subparsers)` adds each; every command lives in its own module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crawler.cli import fetch
+
+
+def register(subparsers: Any) -> None:
+    """Add `fetch`, `shell`, `init` and `report` to an argparse subparsers object."""
+    fetch.register(subparsers)
