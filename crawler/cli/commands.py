@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crawler.cli import fetch
+from crawler.cli import fetch, shell
 
 
 def register(subparsers: Any) -> None:
     """Add `fetch`, `shell`, `init` and `report` to an argparse subparsers object."""
     fetch.register(subparsers)
+    shell.register(subparsers)
