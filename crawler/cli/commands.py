@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from crawler.cli import fetch, shell
+from crawler.cli import fetch, init, shell
 
 
 def register(subparsers: Any) -> None:
     """Add `fetch`, `shell`, `init` and `report` to an argparse subparsers object."""
     fetch.register(subparsers)
     shell.register(subparsers)
+    init.register(subparsers)
