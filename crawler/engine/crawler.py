@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.config import CrawlConfig
+from crawler.engine.live import Progress
 from crawler.engine.outcome import Failure, Outcome
 from crawler.engine.pipeline import Pipeline
 from crawler.engine.scheduler import Scheduler
@@ -30,6 +31,7 @@ from crawler.engine.session import (
     seed_recrawl,
 )
 from crawler.engine.settle import Settler
+from crawler.engine.status import CrawlStatus, Rates, crawl_status
 from crawler.fetch.base import Fetcher
 from crawler.fetch.http import HttpFetcher
 from crawler.frontier.base import Frontier
@@ -43,7 +45,7 @@ from crawler.politeness.retries import RetryPolicy
 from crawler.politeness.robots import RobotsRules, fetch_robots
 from crawler.sitemaps.reader import Sitemaps
 from crawler.spider import Spider
-from crawler.stats import CrawlStats, Progress, Snapshot
+from crawler.stats import CrawlStats
 from crawler.store.sink import Fanout, Sink
 from crawler.store.sqlite import Store
 
@@ -79,6 +81,7 @@ class Crawler:
         # True: the crawl fetches the requests it starts with and discovers nothing
         # (`crawler fetch`), so the live view can show how much of that is done.
         self.fetch_only = False
+        self._rates = Rates()
         self._frontier = frontier
         self._sinks = list(sinks)
         self._announce = announce or log.info
@@ -274,9 +277,16 @@ class Crawler:
         return rules
 
     def _progress(self) -> Progress:
+        return Progress(self.stats, self.status)
+
+    def status(self) -> CrawlStatus:
+        """What the crawl is doing and waiting for now (what the live view shows)."""
         scheduler, windows = self.scheduler, self.windows
-        assert scheduler is not None and windows is not None
-        return Progress(self.stats, lambda: Snapshot(windows.size(), scheduler.in_flight))
+        if scheduler is None or windows is None:
+            return CrawlStatus(queued=0, in_flight=0, retries_waiting=0,
+                               waiting_for="opening the database")
+        return crawl_status(scheduler, windows, self.stats, self.config,
+                            fetch_only=self.fetch_only, rates=self._rates)
 
     # ---- the end ----
 
