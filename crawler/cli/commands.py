@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crawler.cli import fetch, init, shell
+from crawler.cli import fetch, html_report, init, shell
 
 
 def register(subparsers: Any) -> None:
@@ -15,3 +15,4 @@ def register(subparsers: Any) -> None:
     fetch.register(subparsers)
     shell.register(subparsers)
     init.register(subparsers)
+    html_report.register(subparsers)
