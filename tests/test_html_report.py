@@ -47,8 +47,11 @@ def browser() -> Any:
 
 
 @pytest.fixture(scope="module")
-def page(browser: Any, report_file: Path) -> Any:
-    """The report opened from disk; every request other than the file itself is refused."""
+def page(report_file: Path, browser: Any) -> Any:
+    """The report opened from disk; every request other than the file itself is refused.
+
+    `report_file` comes first: making it crawls the site with `asyncio.run`, which cannot
+    run once Playwright's sync API holds the thread's event loop."""
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     page.requests, page.problems = [], []  # type: ignore[attr-defined]
