@@ -206,3 +206,19 @@ async def test_breaking_out_of_a_stored_fetch_leaves_it_resumable(site_server,
     assert scalar(out, "SELECT count(*) FROM pages") == 10
     assert len(rest) == 10 - stored_first  # the stored ones are not fetched again
     assert scalar(out, "SELECT status || ' ' || runs FROM crawls") == "finished 2"
+
+
+async def test_a_yielded_response_keeps_the_whole_page_though_its_text_was_stored(
+        site_server, tmp_path) -> None:
+    page = ('<html><head><title>T</title><script>var x = 1;</script></head><body>'
+            '<nav><a href="/a">A</a><a href="/b">B</a></nav><main><h1>Main</h1></main>'
+            '<footer>Foot</footer></body></html>')
+    server = site_server({"/": page})
+    out = tmp_path / "x.db"
+    # The engine takes the visible text from the tree after the callback, stripping nav,
+    # footer and script from it; what the reader gets must not have lost them.
+    async for response in crawler.fetch_all([server.url("/")], settings=FAST, output=out):
+        await asyncio.sleep(0.3)  # read it after the engine is done with the page
+        assert [a.text() for a in response.css("nav a")] == ["A", "B"]
+        assert response.css_first("script") is not None
+    assert scalar(out, "SELECT text FROM pages") == "Main"

@@ -111,21 +111,13 @@ class UrlListSpider(Spider):
 
     async def parse(self, response: Response) -> AsyncIterator[Item]:
         if self._deliver is not None:
-            await self._deliver(detached(response))
-        rules = self.config.extract if self.config and response.is_html else ()
-        for rule in rules_for(response.url, rules):
+            # A copy without the parsed tree: the engine strips that tree for the visible
+            # text after this callback, and the reader may look at the page later.
+            await self._deliver(response.unparsed_copy())
+        if self.config is None or not response.is_html:
+            return
+        for rule in rules_for(response.url, self.config.extract):
             yield Item(rule.type or self.config.name, extract_item(response.tree, rule))
-
-
-def detached(response: Response) -> Response:
-    """The same response without the engine's parsed tree, which the engine goes on to strip
-    (visible text is taken from it after the callback); it is parsed again if asked."""
-    copy = Response(url=response.url, request=response.request, status=response.status,
-                    headers=response.headers, body=response.body,
-                    content_type=response.content_type, charset=response.encoding,
-                    elapsed=response.elapsed, request_headers=response.request_headers)
-    copy.too_large = response.too_large
-    return copy
 
 
 def list_config(config: CrawlConfig | None, settings: Mapping[str, Any] | None, *,
