@@ -45,16 +45,20 @@ class Progress:
         self._eta = Eta()
 
     async def run(self) -> None:
-        """Refresh until cancelled."""
+        """Refresh until cancelled; never spending more than ~5% of the time on it (a crawl
+        of many thousands of hosts is refreshed less often)."""
         if not self.live:
             while True:
                 await asyncio.sleep(self.interval)
                 print(self.line().plain, file=self.stream, flush=True)
         with Live(self.panel(), console=self.console, refresh_per_second=4,
                   transient=True) as live:
+            cost = 0.0
             while True:
-                await asyncio.sleep(self.interval)
+                await asyncio.sleep(max(self.interval, 20 * cost))
+                started = time.perf_counter()
                 live.update(self.panel())
+                cost = time.perf_counter() - started
 
     # ---- what is drawn ----
 

@@ -77,8 +77,11 @@ def crawl_status(scheduler: Scheduler, windows: Windows, stats: CrawlStats,
     """The state of the crawl now, for the live view."""
     now = time.monotonic() if now is None else now
     retries = _retries_by_host(scheduler)
+    # A crawl may know thousands of hosts: only those with something going on are looked at.
     hosts = [_host(key, slot, windows, scheduler, retries.get(key), rates, now)
-             for key, slot in list(scheduler.politeness.slots.items())]
+             for key, slot in list(scheduler.politeness.slots.items())
+             if slot.active or slot.robots_pending or slot.cool_until > now
+             or key in retries or windows.pending(key)]
     active = [h for h in hosts if h.state != "idle"]
     active.sort(key=lambda h: (-h.in_flight, -h.pages_per_second, -h.queued, h.host))
     queued, waiting = windows.size(), len(scheduler.retries_waiting)
