@@ -223,8 +223,12 @@ class Fetching:
             while not self._queue.empty():
                 self._queue.get_nowait()  # a worker waiting to hand one over goes on
             await asyncio.wait({crawl}, timeout=0.05)
-        if self.stats is None and not crawl.cancelled() and crawl.exception() is None:
-            self.stats = crawl.result()
+        if self.stats is None and not crawl.cancelled():
+            if crawl.exception() is None:
+                self.stats = crawl.result()
+            else:  # the reader had left; say what ended the crawl rather than lose it
+                log.error("the fetch ended with an error after its reader left",
+                          exc_info=crawl.exception())
         if self._temp is not None:
             with contextlib.suppress(OSError):
                 self._temp.cleanup()
