@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.config import CrawlConfig
+from crawler.engine.live import Progress
 from crawler.engine.outcome import Failure, Outcome
 from crawler.engine.pipeline import Pipeline
 from crawler.engine.scheduler import Scheduler
@@ -32,6 +33,7 @@ from crawler.engine.session import (
     seed_recrawl,
 )
 from crawler.engine.settle import Settler
+from crawler.engine.status import CrawlStatus, Rates, crawl_status
 from crawler.errors import StorageError
 from crawler.fetch.base import Fetcher
 from crawler.fetch.build import build_fetcher
@@ -43,7 +45,7 @@ from crawler.politeness.retries import RetryPolicy
 from crawler.politeness.robots import RobotsRules, fetch_robots
 from crawler.sitemaps.reader import Sitemaps
 from crawler.spider import Spider, page_action
-from crawler.stats import CrawlStats, Progress, Snapshot
+from crawler.stats import CrawlStats
 from crawler.store.failures import stopped
 from crawler.store.sink import Fanout, Sink
 from crawler.store.sqlite import Store
@@ -78,6 +80,10 @@ class Crawler:
             self.config, interact=page_action(self.spider), on_proxy_failure=self._proxy_failed)
         self.queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=self.config.fetch.concurrency)
         self.show_progress = progress
+        # True: the crawl fetches the requests it starts with and discovers nothing
+        # (`crawler fetch`), so the live view can show how much of that is done.
+        self.fetch_only = False
+        self._rates = Rates()
         self._frontier = frontier
         self._durable = frontier is None and self.config.frontier == "sqlite"
         self._sinks = list(sinks)
@@ -207,34 +213,12 @@ class Crawler:
                    for i in range(self.config.fetch.concurrency)]
         extras = [asyncio.create_task(self._progress().run())] if self.show_progress else []
         try:
-            await self._wait_for_end()
+            await run_to_end(self.scheduler, self._stop_requested, self._abort)
         finally:
             self.scheduler.close()
             for task in workers + extras:
                 task.cancel()
             await asyncio.gather(*workers, *extras, return_exceptions=True)
-
-    async def _wait_for_end(self) -> None:
-        """Run the scheduler to the end; after a stop, give in-flight requests a bounded grace."""
-        assert self.scheduler is not None
-        dispatch = asyncio.create_task(self.scheduler.run(), name="scheduler")
-        stop_wait = asyncio.create_task(self._stop_requested.wait())
-        try:
-            await asyncio.wait({dispatch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            if not dispatch.done():
-                abort = asyncio.create_task(self._abort.wait())
-                done, _ = await asyncio.wait({dispatch, abort}, timeout=SHUTDOWN_GRACE,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                abort.cancel()
-                if not done:
-                    log.warning("%d requests still in flight after %.0fs; abandoning them",
-                                self.scheduler.in_flight, SHUTDOWN_GRACE)
-            if dispatch.done():
-                dispatch.result()
-        finally:
-            for task in (dispatch, stop_wait):
-                task.cancel()
-            await asyncio.gather(dispatch, stop_wait, return_exceptions=True)
 
     async def _worker(self) -> None:
         """Take a request, turn it into its outcome, settle it; never ended by a page."""
@@ -290,9 +274,16 @@ class Crawler:
         return rules
 
     def _progress(self) -> Progress:
+        return Progress(self.stats, self.status)
+
+    def status(self) -> CrawlStatus:
+        """What the crawl is doing and waiting for now (what the live view shows)."""
         scheduler, windows = self.scheduler, self.windows
-        assert scheduler is not None and windows is not None
-        return Progress(self.stats, lambda: Snapshot(windows.size(), scheduler.in_flight))
+        if scheduler is None or windows is None:
+            return CrawlStatus(queued=0, in_flight=0, retries_waiting=0,
+                               waiting_for="opening the database")
+        return crawl_status(scheduler, windows, self.stats, self.config,
+                            fetch_only=self.fetch_only, rates=self._rates)
 
     # ---- the end ----
 
@@ -319,3 +310,25 @@ class Crawler:
             if self._sink is not None:
                 await self._sink.flush()
             await store.finish_crawl(stats.status, stats.to_dict())
+
+
+async def run_to_end(scheduler: Scheduler, stop: asyncio.Event, abort: asyncio.Event) -> None:
+    """Run the scheduler to the end; after a stop, give in-flight requests a bounded grace."""
+    dispatch = asyncio.create_task(scheduler.run(), name="scheduler")
+    stop_wait = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({dispatch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if not dispatch.done():
+            aborted = asyncio.create_task(abort.wait())
+            done, _ = await asyncio.wait({dispatch, aborted}, timeout=SHUTDOWN_GRACE,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            aborted.cancel()
+            if not done:
+                log.warning("%d requests still in flight after %.0fs; abandoning them",
+                            scheduler.in_flight, SHUTDOWN_GRACE)
+        if dispatch.done():
+            dispatch.result()
+    finally:
+        for task in (dispatch, stop_wait):
+            task.cancel()
+        await asyncio.gather(dispatch, stop_wait, return_exceptions=True)

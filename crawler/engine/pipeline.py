@@ -126,7 +126,8 @@ class Pipeline:
     async def _page(self, request: Request, response: Response, fetched_at: float) -> Outcome:
         parse_failure = await self._parse(response)
         robots = directives_for(response, self._agent, self.config.politeness)
-        calls_back = response.status < 400 and response.status != 304  # 304: no body to read
+        calls_back = ((response.status < 400 or self.spider.handle_http_errors)
+                      and response.status != 304)  # 304: no body to read
         yielded = await call_back(self.spider, response) if calls_back else Yielded()
         parsed = response.parsed_page is not None
         text, markdown = (await self._text(response) if parsed and not robots.noindex
