@@ -34,15 +34,16 @@ from dataclasses import dataclass, field
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.html import boilerplate
-from crawler.html.boilerplate import CONTENT, FURNITURE, NEUTRAL
+from crawler.html.boilerplate import CONTENT, FURNITURE, NEUTRAL, NEVER
 from crawler.html.parser import css, css_first
 
 # Elements whose own text is a paragraph. `div`-like ones count their direct text only.
 _TEXT_BLOCKS = "p, pre, h1, h2, h3, h4, h5, h6, li, td, th, dd, dt, blockquote, figcaption, " \
                "div, section, article, main, font, center, address"
+_QUERY = _TEXT_BLOCKS + ", a"
 _WHOLE = frozenset({"p", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "dt"})
 _CONTAINS_P = frozenset({"li", "td", "th", "dd", "blockquote", "address"})
-_TAG_WEIGHT = {"div": 5, "article": 10, "main": 10, "section": 3, "pre": 3, "td": 3,
+_TAG_WEIGHT = {"div": 5, "article": 0, "main": 0, "section": 3, "pre": 3, "td": 3,
                "blockquote": 3, "ol": -3, "ul": -3, "dl": -3, "dd": -3, "dt": -3, "li": -3,
                "form": -3, "address": -3, "th": -5, "h1": -5, "h2": -5, "h3": -5, "h4": -5,
                "h5": -5, "h6": -5}
@@ -55,6 +56,11 @@ WRAPPER_SHARE = 0.4
 # The best container must hold this share of the text outside furniture and links,
 # else the page is not an article and its whole main area is the content.
 ARTICLE_SHARE = 0.25
+# A best container with this share of link text is a listing or a hub page, not an article.
+LISTING_DENSITY = 0.45
+# Strong candidates in other branches that make their common ancestor the content.
+STRONG_PARTS = 2
+LCA_LEVELS = 2  # how far above the best container it may meet the h1
 
 
 @dataclass(slots=True)
@@ -108,6 +114,7 @@ class _Scorer:
         self.verdicts: dict[int, int] = {self.body_id: NEUTRAL}
         self.inside: dict[int, bool] = {self.body_id: False}  # in furniture, by mem_id
         self.total = 0  # text of every paragraph, furniture included
+        self.h1: list[LexborNode] = []
 
     def register(self, node: LexborNode) -> int:
         """Remember `node` and its ancestors up to the body; returns its mem_id.
@@ -143,49 +150,64 @@ class _Scorer:
     # -- paragraphs --------------------------------------------------------
 
     def collect(self) -> None:
-        """Every paragraph with its text length, ancestors and link text."""
+        """Every paragraph with its text length, ancestors and link text.
+
+        One CSS query finds blocks and links alike: each query walks the
+        whole document in Lexbor, which costs as much as the Python work.
+        """
         later: list[tuple[LexborNode, str]] = []
-        for node in css(self.body, _TEXT_BLOCKS):
+        links: list[LexborNode] = []
+        add = self._add
+        for node in css(self.body, _QUERY):
             tag = node.tag or ""
-            if tag in _WHOLE:
-                self._add(node, tag, node.text(deep=True), whole=True)
+            if tag == "a":
+                links.append(node)
+            elif tag in _WHOLE:
+                if tag == "h1":
+                    self.h1.append(node)
+                text = node.text(deep=True)
+                if text and not text.isspace():
+                    add(node, tag, text, whole=True)
             else:
                 later.append((node, tag))
         holds_p = {anc for p in self.paragraphs.values() for anc in p.levels[:3]}
         for node, tag in later:
-            if tag in _CONTAINS_P and node.mem_id not in holds_p:
-                self._add(node, tag, node.text(deep=True), whole=True)
-            else:
-                self._add(node, tag, node.text(deep=False), whole=False)
-        self._link_text()
+            whole = tag in _CONTAINS_P and node.mem_id not in holds_p
+            text = node.text(deep=whole)
+            if text and not text.isspace():
+                add(node, tag, text, whole=whole)
+        self._link_text(links)
 
     def _add(self, node: LexborNode, tag: str, text: str, *, whole: bool) -> None:
-        if not text or text.isspace():
-            return
         length = len(" ".join(text.split()))
         mid = self.register(node)
         above = self.ancestors(mid, MAX_LEVELS)
-        commas = text.count(",") + text.count("\uff0c") + text.count("\u3001")
+        commas = text.count(",")
+        if not text.isascii():  # CJK commas
+            commas += text.count("\uff0c") + text.count("\u3001")
         para = _Paragraph(node, tag, length, commas, tuple(above) if whole else (mid, *above))
         nodes = self.nodes
         if any(nodes[anc].tag == "a" for anc in above[:3]):
-            para.links = length  # a card inside a link is link text
+            para.links = length  # a card: `<a><h3>..</h3><p>..</p></a>` is all link
         self.paragraphs[mid] = para
         self.total += length
 
-    def _link_text(self) -> None:
+    def _link_text(self, links: list[LexborNode]) -> None:
         """Add each link's text to the paragraph it is in (a few levels up at most)."""
         paragraphs = self.paragraphs
-        for link in css(self.body, "a"):
+        for link in links:
+            text = link.text(deep=True)
+            words = text.split() if text else ()
+            if not words:
+                continue
+            length = len(" ".join(words))
             node = link.parent
             for _ in range(LINK_LEVELS):
                 if node is None:
                     break
                 para = paragraphs.get(node.mem_id)
                 if para is not None:
-                    text = link.text(deep=True)
-                    if text and not text.isspace():
-                        para.links = min(para.length, para.links + len(" ".join(text.split())))
+                    para.links = min(para.length, para.links + length)
                     break
                 node = node.parent
 
@@ -296,11 +318,11 @@ def find_main(tree: LexborHTMLParser) -> MainContent:
     best = max(final, key=final.__getitem__, default=None)
     if best is None:
         return _whole_page(scorer)
-    best = _climb(scorer, final, best)
+    best = _with_title(scorer, _climb(scorer, final, best))
     roots = _with_siblings(scorer, final, best)
-    kept = sum(scorer.text.get(r.mem_id, 0) - scorer.links.get(r.mem_id, 0) for r in roots)
+    kept = sum(_clean(scorer, root.mem_id) for root in roots)
     clean = sum(p.length - p.links for p in scorer.paragraphs.values())
-    if kept < ARTICLE_SHARE * clean:
+    if kept < ARTICLE_SHARE * clean or scorer.density(best) >= LISTING_DENSITY:
         return _whole_page(scorer)
     return MainContent(roots, article=True, title=_title(scorer, roots),
                        verdicts=scorer.verdicts, densities=scorer.densities())
@@ -314,15 +336,17 @@ def _climb(scorer: _Scorer, final: dict[int, float], best: int) -> int:
     candidate holds more content than it.
     """
     top = final[best]
+    line = scorer.ancestors(best, 1 << 30)
     strong = [mid for mid, score in sorted(final.items(), key=lambda kv: -kv[1])[1:6]
-              if score >= 0.75 * top]
-    if len(strong) >= 2:
-        lines = [set(scorer.ancestors(mid, 1000)) for mid in strong]
-        for anc in scorer.ancestors(best, 1000):
-            if sum(anc in line for line in lines) >= 2:
-                return anc if final.get(anc, 0) > 0 or anc != scorer.body_id else best
+              if score >= 0.75 * top and mid not in line]
+    lines = [{mid, *scorer.ancestors(mid, 1 << 30)} for mid in strong]
+    lines = [up for up in lines if best not in up]  # not the best's own descendants
+    if len(lines) >= STRONG_PARTS:
+        for anc in line:
+            if anc != scorer.body_id and sum(anc in up for up in lines) >= STRONG_PARTS:
+                return anc
     last, threshold = top, top / 3
-    for anc in scorer.ancestors(best, 1000):
+    for anc in line:
         if anc == scorer.body_id:
             break
         score = final.get(anc)
@@ -336,13 +360,35 @@ def _climb(scorer: _Scorer, final: dict[int, float], best: int) -> int:
     return best
 
 
+def _clean(scorer: _Scorer, mid: int) -> int:
+    """Text below an element that is neither link text nor in furniture."""
+    return scorer.text.get(mid, 0) - scorer.links.get(mid, 0)
+
+
+def _with_title(scorer: _Scorer, best: int) -> int:
+    """The nearest common ancestor of the best container and the page's h1, when close:
+    a product's title, price and specifications sit beside its description."""
+    if not scorer.h1:
+        return best
+    line = scorer.ancestors(best, LCA_LEVELS)
+    h1 = scorer.register(scorer.h1[0])
+    if scorer.in_furniture(h1):
+        return best
+    for anc in scorer.ancestors(h1, 1000):
+        if anc == best:
+            return best
+        if anc in line:
+            return anc if anc != scorer.body_id else best
+    return best
+
+
 def _with_siblings(scorer: _Scorer, final: dict[int, float], best: int) -> list[LexborNode]:
     """The best container and the siblings that belong with it, in document order."""
     node = scorer.nodes[best]
     parent = node.parent
     if best == scorer.body_id or parent is None:
         return [node]
-    threshold = max(10.0, final[best] * 0.2)
+    threshold = max(10.0, final.get(best, 0.0) * 0.2)
     names = node.attributes.get("class")
     roots = []
     for sibling in parent.iter():
@@ -383,12 +429,23 @@ def _whole_page(scorer: _Scorer) -> MainContent:
 
 
 def _title(scorer: _Scorer, roots: list[LexborNode]) -> LexborNode | None:
-    """The page's first h1 outside furniture, when the content does not hold one."""
-    if any(css_first(root, "h1") is not None for root in roots):
-        return None
+    """The page's headline when the content does not hold it: of the h1s outside
+    navigation and hidden parts, the one nearest the content (the headline in an
+    article's header, not a logo in the site's); one in furniture only if it
+    shares more than the body with the content."""
     root_ids = {root.mem_id for root in roots}
-    for h1 in css(scorer.body, "h1"):
+    near = {*root_ids, *scorer.ancestors(roots[0].mem_id, 1 << 30)}
+    chosen, chosen_depth = None, -1
+    for h1 in scorer.h1:
         mid = scorer.register(h1)
-        if root_ids.isdisjoint(scorer.ancestors(mid, 1000)) and not scorer.in_furniture(mid):
-            return h1
-    return None
+        up = scorer.ancestors(mid, 1 << 30)
+        if not root_ids.isdisjoint(up):
+            return None  # the content has its own h1
+        if any(scorer.verdict(anc) == NEVER for anc in (mid, *up)):
+            continue
+        depth = next((scorer.depth[anc] for anc in up if anc in near), 0)
+        if depth > chosen_depth:
+            chosen, chosen_depth = h1, depth
+    if chosen is None or (chosen_depth == 0 and scorer.in_furniture(chosen.mem_id)):
+        return None
+    return chosen

@@ -37,7 +37,6 @@ EMPHASIS = {"em": "*", "i": "*", "cite": "*", "strong": "**", "b": "**", "del": 
             "s": "~~", "strike": "~~"}
 CODE = frozenset({"code", "kbd", "samp", "tt"})
 _ESCAPE = re.compile(r"([\\*_`])")
-_SPACE = re.compile(r"\s+")
 _LANG = re.compile(r"(?:language|lang)-([\w+#.-]+)")
 
 
@@ -61,12 +60,23 @@ def _tidy(text: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return _ESCAPE.sub(r"\\\1", text)
+    if "*" in text or "_" in text or "`" in text or "\\" in text:
+        return _ESCAPE.sub(r"\\\1", text)
+    return text
 
 
 def _text(text: str | None) -> str:
     """A text node as inline Markdown: whitespace runs (newlines too) become one space."""
-    return _escape(_SPACE.sub(" ", text or ""))
+    if not text:
+        return ""
+    core = " ".join(text.split())
+    if not core:
+        return " "
+    if text[0].isspace():
+        core = " " + core
+    if text[-1].isspace():
+        core += " "
+    return _escape(core)
 
 
 def _one_line(text: str) -> str:
