@@ -54,6 +54,22 @@ def html_to_markdown(tree: LexborHTMLParser, base_url: str | None = None,
     return _tidy("\n\n".join(blocks))
 
 
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MARKS = re.compile(r"^(?:#{1,6} |> ?|\s*(?:[-*+]|\d+\.) |`{3,}.*$|\|(?: ---\s*\|)+$)|"
+                    r"(?<!\\)[*~`|]|\\(?=[\\*_`])", re.M)
+
+
+def plain_text(markdown: str) -> str:
+    """The words of our Markdown, for hashing and scoring: images, link targets,
+    heading and list markers, fences, table rules and emphasis taken out."""
+    text = _IMAGE.sub("", markdown)
+    previous = None
+    while previous != text:  # a link inside a link's text: [![x](a)](b)
+        previous, text = text, _LINK.sub(r"\1", text)
+    return _MARKS.sub("", text)
+
+
 def _tidy(text: str) -> str:
     lines = [line.rstrip() for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n" if text.strip() else ""

@@ -64,6 +64,8 @@ class PageRecord:
     content_hash: str | None = None
     change: str | None = None
     redirects: str | None = None  # JSON [[status, url], ...]
+    metadata: str | None = None  # JSON object: title, description, author, dates, ...
+    simhash: int | None = None  # of the main content's text, as a signed 64-bit integer
     id: int | None = None
 
 

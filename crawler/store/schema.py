@@ -11,7 +11,8 @@ import aiosqlite
 
 # 2: frontier, sitemap_urls, crawls.runs/recrawl_of, pages.content_hash/change
 # 3: pages.redirects
-SCHEMA_VERSION = 3
+# 4: pages.metadata, pages.simhash
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS crawls (
@@ -46,7 +47,9 @@ CREATE TABLE IF NOT EXISTS pages (
     body            BLOB,                -- NULL when store.body is false or it was not kept
     content_hash    TEXT,                -- SHA-256 of the body, first 128 bits, hex
     change          TEXT,                -- recrawls: new | changed | unchanged
-    redirects       TEXT                 -- JSON [[status, url], ...]: the hops that led here
+    redirects       TEXT,                -- JSON [[status, url], ...]: the hops that led here
+    metadata        TEXT,                -- JSON: title, description, author, dates, language...
+    simhash         INTEGER              -- SimHash of the main content's text (signed 64-bit)
 );
 CREATE INDEX IF NOT EXISTS pages_url ON pages(url);
 CREATE INDEX IF NOT EXISTS pages_crawl_status ON pages(crawl_id, status);
@@ -128,6 +131,8 @@ _ADDED_COLUMNS = (
     ("pages", "content_hash", "TEXT"),
     ("pages", "change", "TEXT"),
     ("pages", "redirects", "TEXT"),
+    ("pages", "metadata", "TEXT"),
+    ("pages", "simhash", "INTEGER"),
 )
 
 

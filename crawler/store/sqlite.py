@@ -44,7 +44,7 @@ _WRITING: ContextVar[Store | None] = ContextVar("crawler_store_writing", default
 _PAGE_COLUMNS = (
     "id", "crawl_id", "url", "final_url", "status", "content_type", "encoding", "size",
     "title", "text", "markdown", "depth", "referrer", "fetched_at", "elapsed_ms", "headers",
-    "request_headers", "body", "content_hash", "change", "redirects",
+    "request_headers", "body", "content_hash", "change", "redirects", "metadata", "simhash",
 )
 _INSERT_PAGES = f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}) VALUES "
 # The crawler indexes each batch of pages with one INSERT ... SELECT over its id
@@ -291,6 +291,7 @@ class Store:
             page.encoding, page.size, page.title, page.text, page.markdown, page.depth,
             page.referrer, page.fetched_at, page.elapsed_ms, page.headers,
             page.request_headers, page.body, page.content_hash, page.change, page.redirects,
+            page.metadata, page.simhash,
         ))
         if page.links:
             # JSON now rather than tuples until the flush: a page's ~50 links
@@ -299,7 +300,8 @@ class Store:
             rows = json.dumps([(page_id, link[0], link[1], link[2]) for link in page.links],
                               ensure_ascii=False)
             self._batch.links.append(rows[1:-1])  # the rows, without the brackets
-        self._batch.bytes += len(page.body or b"") + len(page.text or "")
+        self._batch.bytes += (len(page.body or b"") + len(page.text or "")
+                              + len(page.markdown or "") + len(page.metadata or ""))
 
     def _item(self, item: ItemRecord) -> None:
         self._batch.items.append((
