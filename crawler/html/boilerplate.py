@@ -51,7 +51,7 @@ promo promotion outbrain taboola popup modal paywall signup login trending mostp
 morestories morearticles morenews readmore readnext alsoread recirc recirculation breadcrumb
 breadcrumbs pagination pager printonly screenreader sronly visuallyhidden skiplink jumplink
 toolbar tags taglist tagcloud taglinks keywords authorbio authorbox authorinfo byline dateline
-signature
+signature date dates pubdate posted postedon published publishdate
 timestamp caption credit credits copyright disclaimer followus teaser rail
 """)
 # Weaker ones: furniture unless the same name also says content.
