@@ -3,7 +3,8 @@
 `split_markdown(markdown, size)` cuts at headings first: every section (a
 heading and what follows it, up to the next heading) starts a new chunk, and
 carries its *heading path* (`["Install", "On Debian"]`: the headings it sits
-under, its own last). A section longer than `size` is cut between
+under, its own last), and a heading's text stays with the start of what
+follows it. A section longer than `size` is cut between
 paragraphs; a paragraph longer than `size` between lines, then sentences,
 then words, and a word longer than `size` anywhere. A fenced code block cut
 in pieces is closed and reopened in each piece, so every chunk is valid
@@ -50,7 +51,11 @@ def split_markdown(markdown: str, size: int) -> list[Chunk]:
 
 
 def _sections(markdown: str) -> Iterator[_Section]:
-    """Sections by heading, with their blocks (blank-line separated; fences kept whole)."""
+    """Sections by heading, with their blocks (blank-line separated; fences kept whole).
+
+    A heading with nothing under it goes to the start of the next section,
+    so no text is lost and no chunk is a lone heading.
+    """
     path: list[tuple[int, str]] = []
     section = _Section([])
     block: list[str] = []
@@ -58,11 +63,12 @@ def _sections(markdown: str) -> Iterator[_Section]:
     for line in markdown.split("\n"):
         if fence is None and (heading := _HEADING.match(line)):
             _end_block(block, section)
-            if any(b for b in section.blocks if not _HEADING.match(b)):
+            carried = [] if _has_text(section) else section.blocks
+            if not carried:
                 yield section
             level = len(heading.group(1))
             path = [(lv, title) for lv, title in path if lv < level] + [(level, heading.group(2))]
-            section = _Section([title for _, title in path], [line])
+            section = _Section([title for _, title in path], [*carried, line])
             continue
         marker = _FENCE.match(line.strip()) if not line.startswith("    ") else None
         if marker and (fence is None or line.strip().startswith(fence)):
@@ -72,8 +78,12 @@ def _sections(markdown: str) -> Iterator[_Section]:
         else:
             block.append(line)
     _end_block(block, section)
-    if any(b for b in section.blocks if not _HEADING.match(b)):
+    if section.blocks:
         yield section
+
+
+def _has_text(section: _Section) -> bool:
+    return any(not _HEADING.match(block) for block in section.blocks)
 
 
 def _end_block(block: list[str], section: _Section) -> None:
@@ -85,11 +95,10 @@ def _end_block(block: list[str], section: _Section) -> None:
 def _pack(blocks: list[str], size: int) -> Iterator[str]:
     """Blocks joined by blank lines into texts of at most `size` characters; a
     section's heading stays with the start of what follows it."""
-    heading = blocks[0] if blocks and _HEADING.match(blocks[0]) else None
     current = ""
     for block in blocks:
         room = size
-        if current and current == heading and len(block) + len(current) + 2 > size:
+        if current and _only_headings(current) and len(block) + len(current) + 2 > size:
             room = max(size - len(current) - 2, MIN_SIZE // 2)
         for piece in _fit(block, room):
             joined = f"{current}\n\n{piece}" if current else piece
@@ -100,6 +109,10 @@ def _pack(blocks: list[str], size: int) -> Iterator[str]:
                 current = piece
     if current:
         yield current
+
+
+def _only_headings(text: str) -> bool:
+    return all(_HEADING.match(block) for block in text.split("\n\n"))
 
 
 def _fit(block: str, size: int) -> list[str]:
