@@ -55,6 +55,7 @@ WHERE id IN (SELECT max(id) FROM pages WHERE {ELIGIBLE}
 ORDER BY id
 """
 _SLUG = re.compile(r"[^a-z0-9]+")
+_HOST = re.compile(r"[^a-z0-9.-]+|\.{2,}")
 
 
 def documents(conn: sqlite3.Connection, crawl_id: int | None,
@@ -139,7 +140,7 @@ def file_name(url: str, chunk: int | None = None) -> str:
     """`<host>/<slug>-<8 hex>.md` (`-<chunk>` before `.md` for a chunk): readable,
     unique per URL, and safe on any file system."""
     parts = urlsplit(url)
-    host = _SLUG.sub("_", (parts.netloc or "unknown").lower()).strip("_") or "unknown"
+    host = _HOST.sub("_", (parts.netloc or "unknown").lower()).strip("._") or "unknown"
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     slug = _SLUG.sub("-", path.lower()).strip("-")[:80].strip("-") or "index"
     digest = hashlib.sha1(url.encode()).hexdigest()[:8]
