@@ -17,7 +17,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from crawler.html import simhash as sim
 from crawler.html.main_content import find_main
-from crawler.html.markdown import html_to_markdown, plain_text
+from crawler.html.markdown import html_to_markdown, link_text
 from crawler.html.metadata import page_metadata
 from crawler.html.parser import visible_text
 from crawler.html.structured import find_types, structured_data
@@ -47,7 +47,7 @@ def read_document(tree: LexborHTMLParser, url: str, *, text: bool, markdown: boo
         doc.metadata = json.dumps(found, ensure_ascii=False) if found else None
     if markdown:
         doc.markdown = html_to_markdown(tree, url, find_main(tree))
-        value = sim.simhash(plain_text(doc.markdown))
+        value = sim.simhash(link_text(doc.markdown))
         doc.simhash = None if value is None else sim.to_signed(value)
     if text:
         doc.text = visible_text(tree)  # last: it strips the tree

@@ -12,7 +12,7 @@ links are left out; on a page that is not an article only furniture is.
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -55,9 +55,15 @@ def html_to_markdown(tree: LexborHTMLParser, base_url: str | None = None,
 
 
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_TARGET = re.compile(r"\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _MARKS = re.compile(r"^(?:#{1,6} |> ?|\s*(?:[-*+]|\d+\.) |`{3,}.*$|\|(?: ---\s*\|)+$)|"
                     r"(?<!\\)[*~`|]|\\(?=[\\*_`])", re.M)
+
+
+def link_text(markdown: str) -> str:
+    """Our Markdown without link and image targets (their URLs are not its words)."""
+    return _TARGET.sub("]", markdown)
 
 
 def plain_text(markdown: str) -> str:
@@ -108,6 +114,8 @@ def _paragraph(parts: list[str]) -> str:
 class _Renderer:
     def __init__(self, base_url: str | None, main: MainContent) -> None:
         self.base_url = base_url
+        parts = urlsplit(base_url or "")
+        self.origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
         self.main = main
         self.article = main.article
         self.roots = {root.mem_id for root in main.roots}
@@ -263,7 +271,11 @@ class _Renderer:
 
     def absolute(self, url: str) -> str:
         url = url.replace(" ", "%20").replace(")", "%29")
-        return urljoin(self.base_url, url) if self.base_url else url
+        if not self.base_url or url.startswith(("http://", "https://")):
+            return url
+        if url.startswith("/") and not url.startswith("//") and self.origin:
+            return self.origin + url  # the common case, without urljoin's parsing
+        return urljoin(self.base_url, url)
 
 
 def _inside(node: LexborNode, tag: str) -> bool:

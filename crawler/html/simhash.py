@@ -29,8 +29,8 @@ from array import array
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from hashlib import blake2b
-from itertools import pairwise
-from operator import xor
+from itertools import compress, pairwise
+from operator import not_, xor
 
 BITS = 64
 MASK = (1 << BITS) - 1
@@ -76,7 +76,8 @@ def simhash(text: str | None) -> int | None:
         # The same subset of shingles in every text (by hash value), so long texts
         # cost a bounded amount and similar texts still sample similar shingles.
         keep = (1 << (len(shingles) // SAMPLE).bit_length()) - 1
-        shingles = [h for h in shingles if not h & keep] or shingles[:SAMPLE]
+        sampled = list(compress(shingles, map(not_, map(keep.__and__, shingles))))
+        shingles = sampled or shingles[:SAMPLE]
     return _majority(shingles)
 
 
