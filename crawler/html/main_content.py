@@ -114,6 +114,7 @@ class _Scorer:
         self.verdicts: dict[int, int] = {self.body_id: NEUTRAL}
         self.inside: dict[int, bool] = {self.body_id: False}  # in furniture, by mem_id
         self.total = 0  # text of every paragraph, furniture included
+        self.in_link: set[int] = set()  # registered `<a>` elements
         self.h1: list[LexborNode] = []
 
     def register(self, node: LexborNode) -> int:
@@ -135,6 +136,8 @@ class _Scorer:
             depth += 1
             self.depth[walked_id], self.parent[walked_id] = depth, parent
             self.nodes[walked_id] = walked_node
+            if walked_node.tag == "a":
+                self.in_link.add(walked_id)
             parent = walked_id
         return mid
 
@@ -186,8 +189,7 @@ class _Scorer:
         if not text.isascii():  # CJK commas
             commas += text.count("\uff0c") + text.count("\u3001")
         para = _Paragraph(node, tag, length, commas, tuple(above) if whole else (mid, *above))
-        nodes = self.nodes
-        if any(nodes[anc].tag == "a" for anc in above[:3]):
+        if not self.in_link.isdisjoint(above[:3]):
             para.links = length  # a card: `<a><h3>..</h3><p>..</p></a>` is all link
         self.paragraphs[mid] = para
         self.total += length
