@@ -33,6 +33,17 @@ HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 # The share of link text above which they go: a paragraph may hold more links.
 LINK_LISTS = {"ul": 0.5, "ol": 0.5, "dl": 0.5, "div": 0.5, "section": 0.5, "table": 0.5,
               "figure": 0.5, "p": 0.7}
+# Headings of furniture, in an article (lower case, digits and punctuation out).
+FURNITURE_HEADINGS = frozenset({
+    "comments", "comment", "leave a comment", "leave a reply", "post a comment", "responses",
+    "related", "related articles", "related posts", "related stories", "related news",
+    "share", "share this", "share this article", "share this story", "share this post",
+    "you may also like", "you might also like", "more stories", "more from", "read more",
+    "read next", "recommended", "recommended for you", "most popular", "most read", "trending",
+    "popular posts", "recent posts", "tags", "follow us", "newsletter", "advertisement",
+    "sponsored", "sponsored content", "about the author", "see also",
+})
+_NOT_WORDS = re.compile(r"[\W\d_]+")
 EMPHASIS = {"em": "*", "i": "*", "cite": "*", "strong": "**", "b": "**", "del": "~~",
             "s": "~~", "strike": "~~"}
 CODE = frozenset({"code", "kbd", "samp", "tt"})
@@ -174,7 +185,9 @@ class _Renderer:
         tag = node.tag or ""
         if tag in HEADINGS:
             text = _one_line(self.inline_children(node, depth))
-            return [f"{'#' * int(tag[1])} {text}"] if text else []
+            if not text or (self.article and _furniture_words(text)):
+                return []
+            return [f"{'#' * int(tag[1])} {text}"]
         if tag == "header" and self.article:  # an article's header: its headings only
             return [md for h in css(node, ", ".join(HEADINGS)) for md in self.block(h, depth)]
         if tag in ("ul", "ol"):
@@ -285,6 +298,12 @@ def _inside(node: LexborNode, tag: str) -> bool:
             return True
         parent = parent.parent
     return False
+
+
+def _furniture_words(text: str) -> bool:
+    """A heading that names page furniture: "Comments (3)", "Related articles", "Share this:"."""
+    words = _NOT_WORDS.sub(" ", text.lower()).split()
+    return " ".join(words) in FURNITURE_HEADINGS
 
 
 def _layout_table(node: LexborNode) -> bool:
