@@ -93,6 +93,7 @@ def test_pages_get_a_simhash_and_exact_copies_share_their_content_hash(db) -> No
     assert story["simhash"] != by_url[f"{base}/blog"]["simhash"]
     assert by_url[f"{base}/secret"]["markdown"] is None  # noindex: no content kept
     assert by_url[f"{base}/secret"]["simhash"] is None
+    assert by_url[f"{base}/secret"]["metadata"] is None
 
 
 def test_stats_lists_the_near_duplicates_keeping_the_canonical_page(db) -> None:

@@ -68,7 +68,8 @@ markdownbody blogpost textcontent paywallcontent articlecontent articletext
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 _NAME_CACHE = 8192
 
-_tokens: dict[str, str | None] = {}
+_tokens: dict[str, str | None] = {}  # verdicts of single class names and ids
+_names: dict[str, str | None] = {}  # of whole `class` (+ `id`) strings: sites repeat them
 # Classes that hide an element on every screen (not `hidden-xs`: hidden on phones only).
 _HIDDEN_CLASS = re.compile(r"(?:^|\s)(?:is-)?hidden(?:$|\s)")
 
@@ -108,13 +109,21 @@ def name_verdict(names: str) -> str | None:
     A strong furniture word makes the name furniture unless another class
     says content (then it is left to scoring); a weak one unless any does.
     """
+    known = _names.get(names, "?")
+    if known != "?":
+        return known
     verdicts = {token_verdict(token) for token in names.split()}
     content = "content" in verdicts
     if "strong" in verdicts:
-        return None if content else "furniture"
-    if "weak" in verdicts:
-        return "content" if content else "furniture"
-    return "content" if content else None
+        verdict = None if content else "furniture"
+    elif "weak" in verdicts:
+        verdict = "content" if content else "furniture"
+    else:
+        verdict = "content" if content else None
+    if len(_names) >= _NAME_CACHE:
+        _names.clear()
+    _names[names] = verdict
+    return verdict
 
 
 # What an element is, as `verdict` says.
