@@ -138,3 +138,14 @@ def test_a_cut_code_block_is_fenced_again_in_every_piece() -> None:
 def test_a_chunk_size_too_small_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 64"):
         split_markdown(DOC, 10)
+
+
+def test_threads_hashing_at_once_agree_with_one_thread(monkeypatch) -> None:
+    """Big pages are read in threads; the word cache is cleared when full."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(sim, "_WORD_CACHE", 50)  # cleared again and again
+    texts = [f"{ARTICLE} {i} " + " ".join(f"w{i}x{j}" for j in range(40)) for i in range(40)]
+    expected = [sim.simhash(text) for text in texts]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(sim.simhash, texts * 3)) == expected * 3

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from array import array
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
@@ -45,6 +46,7 @@ _HAS_NO_SPACES = re.compile(f"[{_NO_SPACES}]")
 _WORDS = re.compile(r"[^\W_]+")  # faster than _TOKENS when no such script is in the text
 SAMPLE = 512  # shingles counted at most (a consistent sample of longer texts)
 _WORD_CACHE = 65_536
+_CACHE_LOCK = threading.Lock()
 _plain: dict[str, int] = {}  # word -> its hash
 _second: dict[str, int] = {}  # ... rotated by 21 bits
 _third: dict[str, int] = {}  # ... by 42
@@ -65,14 +67,15 @@ def simhash(text: str | None) -> int | None:
     words = tokens(text or "")
     if not words:
         return None
-    _learn(words)
-    first = list(map(_plain.__getitem__, words))
-    if len(first) < SHINGLE:
-        return _majority(first)
-    # A shingle's hash: its words' hashes rotated by their place in it, xor-ed (in C).
-    second = map(_second.__getitem__, words[1:])
-    third = map(_third.__getitem__, words[2:])
-    shingles = list(map(xor, map(xor, first, second), third))
+    with _CACHE_LOCK:  # big pages are read in threads: no clearing between learn and use
+        _learn(words)
+        first = list(map(_plain.__getitem__, words))
+        if len(first) < SHINGLE:
+            return _majority(first)
+        # A shingle's hash: its words' hashes rotated by their place in it, xor-ed (in C).
+        second = map(_second.__getitem__, words[1:])
+        third = map(_third.__getitem__, words[2:])
+        shingles = list(map(xor, map(xor, first, second), third))
     if len(shingles) > SAMPLE:
         # The same subset of shingles in every text (by hash value), so long texts
         # cost a bounded amount and similar texts still sample similar shingles.
