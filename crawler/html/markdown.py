@@ -145,7 +145,12 @@ class _Renderer:
             return True
         if tag in boilerplate.FURNITURE_TAGS:
             return tag == "footer" if self.article else not self._inside_article(node)
-        return self.article and self.main.density(mid) > LINK_LISTS.get(tag, 1.0)
+        if not self.article or tag not in LINK_LISTS:
+            return False
+        density = self.main.densities.get(mid)
+        if density is None:  # no paragraph below it: text only in links, spans, images
+            density = _link_density(node)
+        return density > LINK_LISTS[tag]
 
     @staticmethod
     def _inside_article(node: LexborNode) -> bool:
@@ -298,6 +303,16 @@ def _inside(node: LexborNode, tag: str) -> bool:
             return True
         parent = parent.parent
     return False
+
+
+def _link_density(node: LexborNode) -> float:
+    """Share of an element's text that is link text (for blocks scoring did not see)."""
+    text = node.text(deep=True)
+    length = len("".join(text.split())) if text else 0
+    if not length:
+        return 0.0
+    links = sum(len("".join((a.text(deep=True) or "").split())) for a in css(node, "a"))
+    return links / length
 
 
 def _furniture_words(text: str) -> bool:
