@@ -222,7 +222,8 @@ class _Scorer:
         if said is None:
             node = self.nodes[mid]
             said = boilerplate.verdict(node, node.tag or "")
-            if said == FURNITURE and _text_length(node) > WRAPPER_SHARE * self.total:
+            if said == FURNITURE and _text_length(node, WRAPPER_SHARE * self.total) > \
+                    WRAPPER_SHARE * self.total:
                 said = NEUTRAL
             self.verdicts[mid] = said
         return said
@@ -302,9 +303,13 @@ class _Scorer:
         return out
 
 
-def _text_length(node: LexborNode) -> int:
+def _text_length(node: LexborNode, above: float) -> int:
+    """Characters of text (white space runs as one), counted exactly only when the
+    raw length says it may be over `above`."""
     text = node.text(deep=True)
-    return len(" ".join(text.split())) if text else 0
+    if not text or len(text) <= above:
+        return len(text or "")
+    return len(" ".join(text.split()))
 
 
 def find_main(tree: LexborHTMLParser) -> MainContent:

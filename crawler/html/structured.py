@@ -30,7 +30,7 @@ from crawler.html.parser import css
 MAX_SCRIPT = 1 << 20
 MAX_DEPTH = 12
 MAX_OBJECTS = 500
-_QUERY = 'script[type="application/ld+json" i], [itemscope]'
+_QUERY = 'script[type="application/ld+json" i], [itemscope], [itemprop]'
 
 # Well-known subtypes, so asking for the parent type finds them.
 SUBTYPES: dict[str, frozenset[str]] = {
@@ -69,13 +69,26 @@ def structured_data(tree: LexborHTMLParser) -> list[dict[str, Any]]:
     if root is None:
         return []
     scripts: list[LexborNode] = []
-    items: list[LexborNode] = []
-    for node in css(root, _QUERY):
-        (scripts if node.tag == "script" else items).append(node)
-    objects = [obj for script in scripts for obj in _json_ld(script)]
-    objects += [_item(node, 0) for node in items
-                if "itemprop" not in node.attributes and len(objects) < MAX_OBJECTS]
-    return objects[:MAX_OBJECTS]
+    scopes: list[LexborNode] = []
+    props: list[LexborNode] = []
+    seen: set[int] = set()
+    for node in css(root, _QUERY):  # one walk of the document for all three
+        if node.mem_id in seen:  # a node matching two of the selectors comes twice
+            continue
+        seen.add(node.mem_id)
+        attrs = node.attributes
+        if node.tag == "script" and "itemprop" not in attrs:
+            scripts.append(node)
+        else:
+            (scopes if "itemscope" in attrs else props).append(node)
+            if "itemscope" in attrs and "itemprop" in attrs:
+                props.append(node)
+    objects = [obj for script in scripts for obj in _json_ld(script)][:MAX_OBJECTS]
+    if scopes:
+        owned = _owners(props, {scope.mem_id for scope in scopes})
+        objects += [_item(scope, owned, 0) for scope in scopes
+                    if "itemprop" not in scope.attributes][:MAX_OBJECTS - len(objects)]
+    return objects
 
 
 def types_of(obj: dict[str, Any]) -> list[str]:
@@ -145,35 +158,35 @@ _URL_PROPS = {"a": "href", "area": "href", "link": "href", "img": "src", "audio"
               "track": "src", "object": "data"}
 
 
-def _item(node: LexborNode, depth: int) -> dict[str, Any]:
+def _owners(props: list[LexborNode], scopes: set[int]) -> dict[int, list[LexborNode]]:
+    """Each `itemprop` element under the nearest `itemscope` above it, in page order."""
+    owned: dict[int, list[LexborNode]] = {}
+    for prop in props:
+        up = prop.parent
+        while up is not None and up.mem_id not in scopes:
+            up = up.parent
+        if up is not None:
+            owned.setdefault(up.mem_id, []).append(prop)
+    return owned
+
+
+def _item(node: LexborNode, owned: dict[int, list[LexborNode]], depth: int) -> dict[str, Any]:
     """One `itemscope` element as an object: `@type` and its properties."""
-    attrs = node.attributes
     obj: dict[str, Any] = {}
-    kinds = (attrs.get("itemtype") or "").split()
+    kinds = (node.attributes.get("itemtype") or "").split()
     if kinds:
         obj["@type"] = kinds[0] if len(kinds) == 1 else kinds
-    for prop in _props(node):
-        value = _item(prop, depth + 1) if "itemscope" in prop.attributes and \
-            depth < MAX_DEPTH else _value(prop)
-        for name in (prop.attributes.get("itemprop") or "").split():
+    for prop in owned.get(node.mem_id, ()):
+        attrs = prop.attributes
+        nested = "itemscope" in attrs and depth < MAX_DEPTH
+        value = _item(prop, owned, depth + 1) if nested else _value(prop)
+        for name in (attrs.get("itemprop") or "").split():
             if name in obj:
-                obj[name] = [*obj[name], value] if isinstance(obj[name], list) else \
-                    [obj[name], value]
+                old = obj[name]
+                obj[name] = [*old, value] if isinstance(old, list) else [old, value]
             else:
                 obj[name] = value
     return obj
-
-
-def _props(node: LexborNode) -> Iterator[LexborNode]:
-    """The `itemprop` elements that belong to this item (not to an item inside it)."""
-    stack = [child for child in node.iter() if child.is_element_node][::-1]
-    while stack:
-        child = stack.pop()
-        attrs = child.attributes
-        if "itemprop" in attrs:
-            yield child
-        if "itemscope" not in attrs:
-            stack.extend([c for c in child.iter() if c.is_element_node][::-1])
 
 
 def _value(node: LexborNode) -> str:
