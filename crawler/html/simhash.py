@@ -44,7 +44,7 @@ _NO_SPACES = (
 _TOKENS = re.compile(f"[{_NO_SPACES}]|[^\\W_{_NO_SPACES}]+")
 _HAS_NO_SPACES = re.compile(f"[{_NO_SPACES}]")
 _WORDS = re.compile(r"[^\W_]+")  # faster than _TOKENS when no such script is in the text
-SAMPLE = 512  # shingles counted at most (a consistent sample of longer texts)
+SAMPLE = 256  # shingles: a longer text keeps a consistent sample of about this many
 _WORD_CACHE = 65_536
 _CACHE_LOCK = threading.Lock()
 _plain: dict[str, int] = {}  # word -> its hash
@@ -70,19 +70,27 @@ def simhash(text: str | None) -> int | None:
     with _CACHE_LOCK:  # big pages are read in threads: no clearing between learn and use
         _learn(words)
         first = list(map(_plain.__getitem__, words))
-        if len(first) < SHINGLE:
-            return _majority(first)
-        # A shingle's hash: its words' hashes rotated by their place in it, xor-ed (in C).
+        return _majority(_shingles(words, first) if len(first) >= SHINGLE else first)
+
+
+def _shingles(words: list[str], first: list[int]) -> list[int]:
+    """Each shingle's hash: its words' hashes rotated by their place in it, xor-ed.
+
+    A long text keeps only the shingles whose first word's hash ends in
+    enough zero bits: the same choice in every text (so similar texts keep
+    similar shingles), and a bounded cost, since only those are computed.
+    """
+    count = len(first) - SHINGLE + 1
+    if count <= SAMPLE:  # all of them, xor-ed by `map` in C
         second = map(_second.__getitem__, words[1:])
         third = map(_third.__getitem__, words[2:])
-        shingles = list(map(xor, map(xor, first, second), third))
-    if len(shingles) > SAMPLE:
-        # The same subset of shingles in every text (by hash value), so long texts
-        # cost a bounded amount and similar texts still sample similar shingles.
-        keep = (1 << (len(shingles) // SAMPLE).bit_length()) - 1
-        sampled = list(compress(shingles, map(not_, map(keep.__and__, shingles))))
-        shingles = sampled or shingles[:SAMPLE]
-    return _majority(shingles)
+        return list(map(xor, map(xor, first, second), third))
+    keep = (1 << (count // SAMPLE).bit_length()) - 1
+    starts = compress(range(count), map(not_, map(keep.__and__, first)))
+    second, third = _second, _third
+    chosen = [first[i] ^ second[words[i + 1]] ^ third[words[i + 2]] for i in starts]
+    return chosen or [first[i] ^ second[words[i + 1]] ^ third[words[i + 2]]
+                      for i in range(SAMPLE)]
 
 
 def _learn(words: list[str]) -> None:
