@@ -31,7 +31,9 @@ trafilatura, of `trafilatura.extract(html)` (its own parsing included). With
 crawler with `store.markdown` on and off (bodies, text, links, metadata and
 the search index stored), and the crawl's whole CPU time per page is
 reported: fetching, parsing, extracting, writing SQLite (with the garbage
-collector set as `crawler run` sets it).
+collector set as `crawler run` sets it). Each round crawls with Markdown,
+without, and runs trafilatura over the same pages once, so the ratio is
+taken under the same load; medians of `--runs` rounds.
 """
 
 from __future__ import annotations
@@ -226,21 +228,28 @@ def crawl_cpu(base: str, markdown: bool, pages: int) -> float:
     return cpu * 1000 / max(1, stats.pages)
 
 
-def crawl_costs(pages: list[Page], runs: int) -> dict[str, float]:
+def crawl_costs(pages: list[Page], runs: int, trafilatura_python: str | None
+                ) -> dict[str, float]:
+    """Medians of `runs` rounds of: a crawl with Markdown, one without, and (given a
+    Python with trafilatura) one trafilatura pass over the same pages, so that a
+    machine whose load changes treats all three alike."""
     from nginx import NginxServer, ensure_nginx, free_port
 
     ensure_nginx()
     build_site(pages)
     gc.freeze()  # the collector as `crawler run` sets it (crawler/cli/__init__.py)
     gc.set_threshold(50_000, 20, 100)
+    rounds: dict[str, list[float]] = {"markdown_on": [], "markdown_off": [], "trafilatura": []}
     with NginxServer(SITE, free_port()) as server:
         base = server.base_url
         crawl_cpu(base, True, len(pages))  # warm up: imports, caches
-        on, off = [], []
-        for _ in range(runs):  # alternating, so a noisy machine hits both alike
-            on.append(crawl_cpu(base, True, len(pages)))
-            off.append(crawl_cpu(base, False, len(pages)))
-    return {"markdown_on": statistics.median(on), "markdown_off": statistics.median(off)}
+        for _ in range(runs):
+            rounds["markdown_on"].append(crawl_cpu(base, True, len(pages)))
+            rounds["markdown_off"].append(crawl_cpu(base, False, len(pages)))
+            if trafilatura_python:
+                _, found = trafilatura(trafilatura_python, pages, 1)
+                rounds["trafilatura"].append(statistics.mean(r.ms for r in found.values()))
+    return {name: statistics.median(values) for name, values in rounds.items() if values}
 
 
 # -- the report ----------------------------------------------------------------
@@ -303,14 +312,15 @@ def report_of(pages: list[Page], results: dict[str, dict[str, Result]],
     parse = statistics.mean(r.parse_ms for r in results["ours"].values())
     cost = [f"Lexbor parse: {parse:.2f} CPU ms/page (both parse and extraction are the least "
             f"of {args.repeat} runs)"]
-    crawl = crawl_costs(pages, args.runs) if args.crawl else {}
+    crawl = crawl_costs(pages, args.runs, args.trafilatura) if args.crawl else {}
     if crawl:
         cost.append(f"whole crawl, markdown on: {crawl['markdown_on']:.2f} CPU ms/page; "
-                    f"markdown off: {crawl['markdown_off']:.2f} (medians of {args.runs})")
-        if "trafilatura" in results:
-            traf = statistics.mean(r.ms for r in results["trafilatura"].values())
-            cost.append(f"trafilatura extract(): {traf:.2f} CPU ms/page; the whole crawl with "
-                        f"markdown costs {crawl['markdown_on'] / traf:.2f}x that")
+                    f"markdown off: {crawl['markdown_off']:.2f}")
+        if "trafilatura" in crawl:
+            traf = crawl["trafilatura"]
+            cost.append(f"trafilatura extract(), in the same rounds: {traf:.2f} CPU ms/page; "
+                        f"the whole crawl with markdown costs {crawl['markdown_on'] / traf:.2f}x "
+                        f"that (medians of {args.runs} rounds)")
     return {"table": table(rows), "cost": "\n".join(cost), "scores": summaries,
             "crawl": crawl, "parse_ms": parse}
 
