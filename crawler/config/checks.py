@@ -168,6 +168,15 @@ def product_token(doc: Doc, path: KeyPath, value: Any) -> str:
     return text
 
 
+def schema_type(doc: Doc, path: KeyPath, value: Any) -> str:
+    """A schema.org type name: `Product`, `NewsArticle` (a URL's last part is taken)."""
+    text = string(doc, path, value).strip().rsplit("/", 1)[-1]
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", text):
+        raise doc.error(path, f"expected a schema.org type name like 'Product' or 'Recipe', "
+                              f"got {value!r}")
+    return text
+
+
 def positive_number(doc: Doc, path: KeyPath, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise doc.error(path, f"expected a number, got {show(value)}")
