@@ -130,6 +130,19 @@ def test_dates_become_iso_8601_utc() -> None:
     assert iso_date("March 14") == "March 14"
 
 
+@pytest.mark.parametrize(("page", "objects"), [
+    (b"<body><p>No schema.org here</p></body>", 0),
+    (b'<body><DIV ITEMSCOPE ITEMTYPE="https://schema.org/Thing"><b ITEMPROP="name">x</b>'
+     b"</DIV></body>", 1),
+    (b'<script type="Application/LD+JSON">{"@type": "Event", "name": "Fair"}</script>', 1),
+    ('<script type="application/ld+json">{"@type": "Event"}</script>'.encode("utf-16"), 1),
+])
+def test_the_raw_body_check_never_hides_schema_org_data(page: bytes,
+                                                        objects: int) -> None:
+    tree = LexborHTMLParser(page.decode("utf-16") if page[:2] == b"\xff\xfe" else page)
+    assert len(structured_data(tree, page)) == objects == len(structured_data(tree))
+
+
 @pytest.mark.parametrize(("asked", "found"), [
     ("Article", ["NewsArticle"]), ("NewsArticle", ["NewsArticle"]), ("Product", []),
 ])

@@ -69,45 +69,18 @@ def page_metadata(tree: LexborHTMLParser, url: str,
     objects when the caller has read them already."""
     head = _head_values(tree)
     objects = structured.structured_data(tree) if objects is None else objects
-    main = _main_object(objects)
-    schema = _schema_values(main, objects)
+    schema = _schema_values(_main_object(objects), objects) if objects else {}
     found: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for name, candidates in _precedence(head, schema).items():
-        for source, value in candidates:
-            value = _clean(name, value, url)
-            if value:
+    for name, candidates in _PRECEDENCE:
+        for source, from_schema, key in candidates:
+            value = (schema if from_schema else head).get(key)
+            if value is not None and (value := _clean(name, value, url)):
                 found[name], sources[name] = value, source
                 break
     if found:
         found["sources"] = sources
     return found
-
-
-def _precedence(head: dict[str, str], schema: dict[str, Any]
-                ) -> dict[str, list[tuple[str, Any]]]:
-    """Each field's candidate values, best first, as (source, value)."""
-    def h(*keys: str) -> list[tuple[str, Any]]:
-        return [(_source(key), head.get(key)) for key in keys]
-
-    def s(key: str) -> list[tuple[str, Any]]:
-        return [("schema.org", schema.get(key))]
-
-    return {
-        "title": s("title") + h("og:title", "twitter:title", "dc.title", "<title>"),
-        "description": h("description", "og:description") + s("description")
-        + h("twitter:description", "dc.description"),
-        "author": s("author") + h("author", "article:author", "dc.creator"),
-        "published": s("published") + h("article:published_time", *_DATE_NAMES),
-        "modified": s("modified") + h("article:modified_time", "og:updated_time",
-                                      "dcterms.modified", "last-modified"),
-        "language": h("<html lang>", "content-language") + s("language") + h("og:locale"),
-        "canonical": h("<link canonical>", "og:url") + s("canonical"),
-        "site_name": h("og:site_name") + s("site_name") + h("application-name"),
-        "image": h("og:image", "twitter:image") + s("image"),
-        "type": s("type") + h("og:type"),
-        "keywords": s("keywords") + h("keywords", "news_keywords"),
-    }
 
 
 def _source(key: str) -> str:
@@ -118,6 +91,33 @@ def _source(key: str) -> str:
     if key.startswith(("dc.", "dcterms.")):
         return "dublin-core"
     return "html" if key.startswith("<") else "meta"
+
+
+def _h(*keys: str) -> tuple[tuple[str, bool, str], ...]:
+    return tuple((_source(key), False, key) for key in keys)
+
+
+def _s(key: str) -> tuple[tuple[str, bool, str], ...]:
+    return (("schema.org", True, key),)
+
+
+# Each field's candidates, best first, as (source, from schema.org, key). Built
+# once: building it per page was half of the metadata's cost.
+_PRECEDENCE: tuple[tuple[str, tuple[tuple[str, bool, str], ...]], ...] = (
+    ("title", _s("title") + _h("og:title", "twitter:title", "dc.title", "<title>")),
+    ("description", _h("description", "og:description") + _s("description")
+     + _h("twitter:description", "dc.description")),
+    ("author", _s("author") + _h("author", "article:author", "dc.creator")),
+    ("published", _s("published") + _h("article:published_time", *_DATE_NAMES)),
+    ("modified", _s("modified") + _h("article:modified_time", "og:updated_time",
+                                     "dcterms.modified", "last-modified")),
+    ("language", _h("<html lang>", "content-language") + _s("language") + _h("og:locale")),
+    ("canonical", _h("<link canonical>", "og:url") + _s("canonical")),
+    ("site_name", _h("og:site_name") + _s("site_name") + _h("application-name")),
+    ("image", _h("og:image", "twitter:image") + _s("image")),
+    ("type", _s("type") + _h("og:type")),
+    ("keywords", _s("keywords") + _h("keywords", "news_keywords")),
+)
 
 
 # -- the head ------------------------------------------------------------------

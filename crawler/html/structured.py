@@ -14,6 +14,11 @@ items with no CSS. A type matches itself and its common schema.org subtypes
 
 Everything is bounded: scripts over 1 MiB, nesting deeper than 12, and more
 than 500 objects per page are not read.
+
+Most pages declare nothing, and the query that finds the declarations walks
+the whole document (a third of the metadata's cost on the benchmark site), so
+given the raw body `structured_data` first looks for the three markers in the
+bytes, which costs a few microseconds.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ MAX_SCRIPT = 1 << 20
 MAX_DEPTH = 12
 MAX_OBJECTS = 500
 _QUERY = 'script[type="application/ld+json" i], [itemscope], [itemprop]'
+_MARKERS = (b"ld+json", b"itemscope", b"itemprop")
 
 # Well-known subtypes, so asking for the parent type finds them.
 SUBTYPES: dict[str, frozenset[str]] = {
@@ -63,10 +69,12 @@ SUBTYPES: dict[str, frozenset[str]] = {
 }
 
 
-def structured_data(tree: LexborHTMLParser) -> list[dict[str, Any]]:
-    """Every top-level JSON-LD and microdata object of the page, JSON-LD first."""
+def structured_data(tree: LexborHTMLParser, raw: bytes | None = None
+                    ) -> list[dict[str, Any]]:
+    """Every top-level JSON-LD and microdata object of the page, JSON-LD first;
+    `raw`, the page's bytes, lets a page that declares none skip the query."""
     root = tree.root
-    if root is None:
+    if root is None or (raw is not None and not may_declare(raw)):
         return []
     scripts: list[LexborNode] = []
     scopes: list[LexborNode] = []
@@ -89,6 +97,15 @@ def structured_data(tree: LexborHTMLParser) -> list[dict[str, Any]]:
         objects += [_item(scope, owned, 0) for scope in scopes
                     if "itemprop" not in scope.attributes][:MAX_OBJECTS - len(objects)]
     return objects
+
+
+def may_declare(raw: bytes) -> bool:
+    """False only when the bytes cannot hold JSON-LD or microdata. A body in an
+    encoding that is not ASCII-compatible (UTF-16 has NULs) is always read."""
+    if b"\x00" in raw[:512]:
+        return True
+    lowered = raw.lower()  # attribute names and the type are case-insensitive
+    return any(marker in lowered for marker in _MARKERS)
 
 
 def types_of(obj: dict[str, Any]) -> list[str]:
