@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import sqlite3
+import ssl
 import subprocess
 import sys
 from collections import Counter
@@ -37,8 +38,9 @@ def site_server() -> Iterator[Callable[..., SiteServer]]:
     servers: list[SiteServer] = []
 
     def start(site: Site | Callable[[SiteServer], Site] | None = None, *,
-              host: str = "127.0.0.1", latency: float = 0.0) -> SiteServer:
-        server = SiteServer(host=host, latency=latency)
+              host: str = "127.0.0.1", latency: float = 0.0,
+              tls: ssl.SSLContext | None = None) -> SiteServer:
+        server = SiteServer(host=host, latency=latency, tls=tls)
         servers.append(server)
         server.start()
         server.site = dict(site(server) if callable(site) else (site or {}))

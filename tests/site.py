@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import html as html_lib
 import itertools
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -86,13 +87,14 @@ class SiteServer:
     """An HTTP server on one loopback host that serves `site` and records requests."""
 
     def __init__(self, site: Site | None = None, *, host: str = "127.0.0.1",
-                 latency: float = 0.0) -> None:
+                 latency: float = 0.0, tls: ssl.SSLContext | None = None) -> None:
         if not host.startswith(LOOPBACK_PREFIX):
             raise ValueError(f"tests only serve on loopback addresses, not {host!r}")
         self.site: Site = dict(site or {})
         self.host = host
         self.port = 0
         self.latency = latency  # seconds every request waits before it is answered
+        self.tls = tls  # serve https with this context
         self._lock = threading.Lock()
         self._requests: list[RequestRecord] = []
         self._served: dict[str, int] = {}  # requests answered per path, for list specs
@@ -107,7 +109,7 @@ class SiteServer:
 
     @property
     def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def netloc(self) -> str:
@@ -168,7 +170,7 @@ class SiteServer:
         server = web.Server(self._handle, handler_cancellation=True, access_log=None)
         self._runner = web.ServerRunner(server, shutdown_timeout=1.0)
         await self._runner.setup()
-        tcp = web.TCPSite(self._runner, self.host, 0)
+        tcp = web.TCPSite(self._runner, self.host, 0, ssl_context=self.tls)
         await tcp.start()
         self.port = self._runner.addresses[0][1]
 

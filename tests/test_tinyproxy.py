@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -89,3 +90,37 @@ fetch: {{proxy: "http://crawler:${{TINYPROXY_PASSWORD}}@127.0.0.1:{port}"}}
     assert {r["url"] for r in rows(db, "SELECT url FROM pages WHERE status = 200")} == set(
         relayed)
     assert len(relayed) == 25
+
+
+def test_an_https_site_is_crawled_through_the_proxys_connect_tunnel(site_server, tinyproxy,
+                                                                    tmp_path) -> None:
+    """https through an http proxy is a CONNECT tunnel: the proxy sees only the host
+    and port, the certificate is checked end to end (against a test CA the crawler is
+    told to trust through SSL_CERT_FILE, as a user behind a corporate CA would)."""
+    trustme = pytest.importorskip("trustme")
+    port, log = tinyproxy
+    ca = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.2").configure_cert(tls)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    site = site_server(tree_site(10), host="127.0.0.2", tls=tls)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(f"""\
+start_urls: ["{site.url("/")}"]
+politeness: {{robots_txt: ignore, per_host_delay: 0, per_host_concurrency: 2}}
+fetch: {{proxy: "http://crawler:${{TINYPROXY_PASSWORD}}@127.0.0.1:{port}"}}
+""")
+    db = tmp_path / "tiny.db"
+
+    done = subprocess.run(cli_command("run", str(config), "-q", "-o", str(db)),
+                          env={**cli_env(), "TINYPROXY_PASSWORD": PASSWORD,
+                               "SSL_CERT_FILE": str(ca_file)},
+                          capture_output=True, text=True, timeout=60, check=False)
+
+    assert done.returncode == 0, done.stderr
+    tunnels = [m.group(2) for m in REQUEST.finditer(log.read_text())
+               if m.group(1) == "CONNECT"]
+    assert tunnels and set(tunnels) == {site.netloc}
+    stored = {r["url"] for r in rows(db, "SELECT url FROM pages WHERE status = 200")}
+    assert stored == {site.url(p) for p in set(site.paths)} and len(stored) == 10
