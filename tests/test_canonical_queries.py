@@ -10,7 +10,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from crawler import crawl
+from crawler import Crawler, crawl
 from tests.conftest import assert_fetched_once, make_config, rows, scalar
 from tests.site import html_page
 
@@ -130,3 +130,45 @@ async def test_a_crawl_begun_before_schema_7_resumes_without_fetching_anything_a
     assert scalar(out_db, "PRAGMA user_version") == 7
     assert scalar(out_db, "SELECT url_form FROM crawls") is None  # still the old form
     assert scalar(out_db, "SELECT count(*) FROM pages") == 4
+
+
+async def test_a_resumed_crawl_keeps_the_form_it_began_with_and_says_so(
+        site_server, out_db) -> None:
+    server = site_server(OLD_SITE)
+    await crawl(config=make_config([server.url("/")], limits={"max_pages": 2},
+                                   fetch={"concurrency": 1},
+                                   politeness={"per_host_concurrency": 1}), output=out_db)
+    con = sqlite3.connect(out_db)
+    with con:
+        con.execute("UPDATE crawls SET status = 'interrupted'")
+    con.close()
+    said: list[str] = []
+    resumed = Crawler(config=make_config([server.url("/")], urls={"sort_query": False}),
+                      output=out_db, announce=said.append, progress=False)
+    await resumed.run()
+
+    assert any("keep the canonical form it began with" in line for line in said), said
+    assert_fetched_once([one_form(path) for path in server.paths])
+    assert json.loads(scalar(out_db, "SELECT url_form FROM crawls"))["sort_query"] is True
+
+
+async def test_a_recrawl_of_an_old_form_crawl_puts_its_urls_in_the_new_form(
+        site_server, out_db) -> None:
+    site = {"/": html_page("home", links=["/v?b=1&a=1", "/v?a=1&b=1"]),
+            "/v?b=1&a=1": html_page("v"), "/v?a=1&b=1": html_page("v")}
+    server = site_server(site)
+    await crawl(config=make_config([server.url("/")], urls={"sort_query": False}),
+                output=out_db)
+    as_schema_6(out_db)
+    con = sqlite3.connect(out_db)
+    with con:
+        con.execute("UPDATE crawls SET status = 'finished'")
+    con.close()
+    server.reset_log()
+
+    await crawl(config=make_config([server.url("/")], recrawl=True), output=out_db)
+
+    assert sorted(server.paths) == ["/", "/v?a=1&b=1"]
+    assert [r["url"] for r in rows(out_db, "SELECT url FROM frontier WHERE crawl_id = 2 "
+                                           "ORDER BY url")] == [server.url("/"),
+                                                                server.url("/v?a=1&b=1")]
