@@ -266,6 +266,8 @@ class Canonicalizer:
         at = url.find("?")
         if at < 0:
             return url
+        if self._dropped is None and "&" not in url[at:]:
+            return url  # one parameter: nothing to sort (an empty query is gone already)
         pairs = [pair for pair in url[at + 1:].split("&") if pair]
         if self._dropped is not None:
             dropped = self._dropped.match
@@ -285,12 +287,16 @@ class Canonicalizer:
     def join_plain(self, origin: str, directory: str, href: str) -> str | None:
         """`join_plain` in this form (None: the href needs the full parser)."""
         plain = join_plain(origin, directory, href)
-        return plain if plain is None else self.apply(plain)
+        if plain is None or ("?" not in href and self._dropped is None):
+            return plain  # no query: the base form is this form (and costs no call)
+        return self.apply(plain)
 
     def canonicalize_plain(self, href: str) -> str | None:
         """`canonicalize_plain` in this form (None: it needs the full parser)."""
         plain = canonicalize_plain(href)
-        return plain if plain is None else self.apply(plain)
+        if plain is None or ("?" not in href and self._dropped is None):
+            return plain
+        return self.apply(plain)
 
     def to_json(self) -> dict[str, Any]:
         """What `crawls.url_form` stores, and `from_json` reads back."""

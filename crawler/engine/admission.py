@@ -32,7 +32,10 @@ def canonical_in(form: urls.Canonicalizer) -> Callable[[str], tuple[str, str]]:
     @lru_cache(maxsize=16_384)
     def canonical(url: str) -> tuple[str, str]:
         parsed = urls.parse_url(url)
-        return form.apply(urls.canonicalize(parsed)), urls.host_key(parsed)
+        text = urls.canonicalize(parsed)
+        if parsed.raw_query_string or ";" in text:  # the rules read only these
+            text = form.apply(text)
+        return text, urls.host_key(parsed)
     return canonical
 
 
