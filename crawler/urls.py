@@ -268,13 +268,15 @@ class Canonicalizer:
             return url
         if self._dropped is None and "&" not in url[at:]:
             return url  # one parameter: nothing to sort (an empty query is gone already)
-        pairs = [pair for pair in url[at + 1:].split("&") if pair]
+        pairs = url[at + 1:].split("&")
+        if "" in pairs:
+            pairs = [pair for pair in pairs if pair]
         if self._dropped is not None:
             dropped = self._dropped.match
             pairs = [pair for pair in pairs if not dropped(pair.partition("=")[0])]
         if self.sort_query:
             pairs.sort(key=_name)  # list.sort is stable: repeated names keep their order
-        return f"{url[:at]}?{'&'.join(pairs)}" if pairs else url[:at]
+        return url[:at + 1] + "&".join(pairs) if pairs else url[:at]
 
     def canonicalize(self, url: str | URL) -> str:
         """`canonicalize(url)` in this form; raises Rejected."""
