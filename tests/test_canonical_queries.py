@@ -12,7 +12,7 @@ from pathlib import Path
 
 from crawler import Crawler, crawl
 from tests.conftest import assert_fetched_once, make_config, rows, scalar
-from tests.site import html_page
+from tests.site import Page, html_page
 
 BOTH_ORDERS = {
     "/": html_page("home", links=["/view?cat=3&id=7", "/view?id=7&cat=3", "/list"]),
@@ -80,6 +80,21 @@ async def test_tracking_parameters_are_dropped_when_asked(site_server, out_db) -
 
     assert sorted(server.paths) == ["/", "/a?id=1", "/b?x=1"]
     assert scalar(out_db, "SELECT count(*) FROM links WHERE url = ?", server.url("/a?id=1")) == 4
+
+
+async def test_a_server_that_redirects_to_another_parameter_order_is_a_redirect_loop(
+        site_server, out_db) -> None:
+    server = site_server({
+        "/": html_page("home", links=["/v?b=1&a=1"]),
+        "/v?a=1&b=1": Page(status=301, headers={"Location": "/v?b=1&a=1"}),
+    })
+
+    await crawl(config=make_config([server.url("/")]), output=out_db)
+
+    assert server.paths.count("/v?a=1&b=1") == 1
+    errors = rows(out_db, "SELECT kind, message FROM errors")
+    assert [e["kind"] for e in errors] == ["redirect"]
+    assert "redirect loop" in errors[0]["message"]
 
 
 # ---- a file from before schema 7 --------------------------------------------------
