@@ -48,6 +48,8 @@ def page_links(base: URL, body: bytes) -> list[URL]:
         except ValueError:
             continue
         if url.scheme in ("http", "https") and url.host:
+            if url.raw_query_string:  # parameters sorted by name, as Scrapy and Crawlee do
+                url = url.with_query(sorted(url.query.items(), key=lambda kv: kv[0]))
             out.append(url.with_fragment(None))
     return out
 

@@ -5,7 +5,10 @@ The site has ``pages`` HTML documents of 15-30 KB each. Page 0 is ``/index.html`
 about 30 links: mostly to other pages of the site, written in several forms that
 all canonicalize to the same URL (relative, absolute path, full URL, upper-case
 scheme, ``#fragment``, ``./`` and ``../`` dot segments), plus two off-site links,
-a ``mailto:`` link and a ``#top`` link to itself.
+a ``mailto:`` link and a ``#top`` link to itself. Each page also links one query
+page, ``/view.html?cat=C&id=K`` (one per ``QUERY_PAGE_EVERY`` pages, all served
+by the file ``view.html``), with its parameters in either order: a crawler
+that does not sort them fetches those pages twice.
 
 Guarantees the benchmark relies on:
 
@@ -30,12 +33,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: query pages linked with their parameters in both orders
 MANIFEST = "site.json"
 HOST = "127.0.0.1"
 MIN_SIZE = 15 * 1024
 MAX_SIZE = 30 * 1024
 OFFSITE_LINKS = 2
+QUERY_PAGE_EVERY = 20
 
 CSS = """
 :root { --fg: #1d232a; --bg: #fdfcf9; --accent: #2a6f97; --muted: #6c757d; }
@@ -98,6 +102,33 @@ def page_path(n: int) -> str:
 def page_file(root: Path, n: int) -> Path:
     """The file that holds page ``n`` under ``root``."""
     return root / page_path(n).lstrip("/")
+
+
+def view_count(pages: int) -> int:
+    """How many query pages a site of ``pages`` pages links."""
+    return max(1, pages // QUERY_PAGE_EVERY)
+
+
+def view_path(k: int) -> str:
+    """Query page ``k`` with its parameters sorted by name: the page it is."""
+    return f"/view.html?cat={k % 7}&id={k}"
+
+
+def document_paths(pages: int) -> set[str]:
+    """Every document of the site: its pages and its query pages (parameters sorted)."""
+    return {page_path(n) for n in range(pages)} | {view_path(k) for k in range(view_count(pages))}
+
+
+def view_href(rng: random.Random, k: int) -> str:
+    """A link to query page ``k``, its parameters in one order or the other."""
+    return view_path(k) if rng.random() < 0.5 else f"/view.html?id={k}&cat={k % 7}"
+
+
+def view_page() -> bytes:
+    """The one file that answers every query page: a short page linking home."""
+    return ("<!doctype html><html><head><title>View</title></head><body><main>"
+            + "<p>A page reached with a query string.</p>" * 40
+            + '<a href="/index.html">Home</a></main></body></html>\n').encode()
 
 
 def make_vocabulary(rng: random.Random, size: int = 3000) -> list[str]:
@@ -230,6 +261,7 @@ def render_page(rng: random.Random, vocab: list[str], n: int, params: SiteParams
     title = words(rng, vocab, rng.randint(3, 6)).title()
     links = [anchor(href_for(rng, n, t, params.port), words(rng, vocab, rng.randint(1, 4)))
              for t in link_targets(rng, n, params.pages, rng.randint(22, 26))]
+    links.append(anchor(view_href(rng, n % view_count(params.pages)), "view"))
     head = head_html(f"{title} — page {n}", words(rng, vocab, 12))
     nav = nav_html(rng, n, params.pages, params.port)
     intro = (f"<main><article><h1>{title}</h1>\n"
@@ -266,6 +298,7 @@ def generate(root: Path, pages: int = 10000, seed: int = 1, port: int = 8765) ->
     vocab = make_vocabulary(rng)
     for n in range(pages):
         page_file(root, n).write_bytes(render_page(rng, vocab, n, params))
+    (root / "view.html").write_bytes(view_page())
     (root / MANIFEST).write_text(json.dumps(params.as_dict(), indent=2) + "\n")
     return root
 

@@ -243,18 +243,27 @@ def normalized_path(uri: str) -> str:
     return "/" + norm.lstrip("/") if norm != "." else "/"
 
 
+def document_of(uri: str) -> str:
+    """The document a request URI names: its normalized path, and its query parameters
+    sorted by name (``/view.html?id=7&cat=0`` and ``?cat=0&id=7`` are one document)."""
+    path = normalized_path(uri)
+    query = uri.partition("?")[2]
+    pairs = sorted(query.split("&"), key=lambda pair: pair.partition("=")[0]) if query else []
+    return f"{path}?{'&'.join(pairs)}" if pairs else path
+
+
 def check_fetches(entries: list[nginx.LogEntry], pages: int) -> FetchCheck:
-    """Compare nginx's access log with the site's pages."""
-    expected = {sitegen.page_path(n) for n in range(pages)}
+    """Compare nginx's access log with the site's documents (pages and query pages)."""
+    expected = sitegen.document_paths(pages)
     check = FetchCheck(requests=len(entries))
     counts: Counter[str] = Counter()
     for entry in entries:
-        path = normalized_path(entry.uri)
-        if path not in expected:
+        document = document_of(entry.uri)
+        if document not in expected:
             check.unexpected.append(entry.uri)
             continue
-        counts[path] += 1
-        if path != entry.uri:
+        counts[document] += 1
+        if normalized_path(entry.uri) != entry.uri.partition("?")[0]:  # order is not judged
             check.non_canonical.append(entry.uri)
         if entry.status != 200:
             check.bad_status.append(f"{entry.status} {entry.uri}")
@@ -333,6 +342,7 @@ def run_crawler(crawler: Crawler, run: int, server: nginx.NginxServer, pages: in
     server.reset_log()
     m = measure(crawler.command(server.url("/index.html"), db), log, timeout, server.cpu_seconds)
     fetches = check_fetches(settled_log(server), pages)
+    pages = len(sitegen.document_paths(pages))  # the query pages are pages too
     problems = fetches.problems()
     if m.timed_out:
         problems.insert(0, f"timed out after {timeout:.0f}s")

@@ -163,7 +163,8 @@ class Response:
         return css_first(self.tree, selector)
 
     def links(self) -> list[str]:
-        """Canonical absolute URLs of the page's http(s) links, in page order, unique."""
+        """Canonical absolute URLs of the page's http(s) links, in page order, unique
+        (in the crawl's form, query parameters sorted unless `urls.sort_query` is off)."""
         return list(dict.fromkeys(link.url for link in self.parsed.links if link.url))
 
     def urljoin(self, href: str) -> str:

@@ -5,6 +5,11 @@ case, default port dropped, an empty path made "/", dot segments resolved,
 percent-encoding normalised (unreserved characters decoded, the rest
 upper-case escapes), the fragment dropped. yarl does all but the fragment when it parses a URL, so
 canonicalizing is one parse and one `with_fragment(None)`.
+
+That is the base form. A crawl's form (`Canonicalizer`, from the `urls`
+settings) adds the query rules on top: parameters sorted by name, and
+tracking or session parameters dropped. The rules read the query text of a
+URL already in the base form, so a URL without a query costs one `find`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fnmatch import translate
 from functools import lru_cache
+from typing import Any
 
 from yarl import URL
 
@@ -225,3 +233,105 @@ def parse_url(url: str) -> URL:
     # Pages are resolved against the same few bases over and over (the page
     # URL for all its links, the host key for every request).
     return _parse(url)
+
+
+@dataclass(frozen=True, slots=True)
+class Canonicalizer:
+    """The canonical form of one crawl: the base form, then the query rules.
+
+    `sort_query`: parameters in order of their names (code points of the
+    encoded name), stable, so repeated names keep their order
+    (`b=2&a=1&b=1` → `a=1&b=2&b=1`) and empty ones (`a=1&&b=2`) go.
+    `drop`: names or globs (`utm_*`), case-insensitive, of query parameters to
+    leave out, and of `;name=value` path parameters (`/a;jsessionid=X`).
+    Neither: the base form, exactly (a crawl begun before schema version 7).
+    """
+
+    sort_query: bool = True
+    drop: tuple[str, ...] = ()
+    _dropped: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _identity: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        globs = "|".join(translate(name) for name in self.drop)
+        object.__setattr__(self, "_dropped", re.compile(globs, re.I) if globs else None)
+        object.__setattr__(self, "_identity", not self.sort_query and not self.drop)
+
+    def apply(self, url: str) -> str:
+        """`url`, canonical in the base form, in this form."""
+        if self._identity:
+            return url
+        if self._dropped is not None and ";" in url:
+            url = self._without_path_parameters(url)
+        at = url.find("?")
+        if at < 0:
+            return url
+        if self._dropped is None and "&" not in url[at:]:
+            return url  # one parameter: nothing to sort (an empty query is gone already)
+        pairs = url[at + 1:].split("&")
+        if "" in pairs:
+            pairs = [pair for pair in pairs if pair]
+        if self._dropped is not None:
+            dropped = self._dropped.match
+            pairs = [pair for pair in pairs if not dropped(pair.partition("=")[0])]
+        if self.sort_query:
+            pairs.sort(key=_name)  # list.sort is stable: repeated names keep their order
+        return url[:at + 1] + "&".join(pairs) if pairs else url[:at]
+
+    def canonicalize(self, url: str | URL) -> str:
+        """`canonicalize(url)` in this form; raises Rejected."""
+        return self.apply(canonicalize(url))
+
+    def join(self, base: str | URL, href: str) -> str:
+        """`join(base, href)` in this form; raises Rejected."""
+        return self.apply(join(base, href))
+
+    def join_plain(self, origin: str, directory: str, href: str) -> str | None:
+        """`join_plain` in this form (None: the href needs the full parser)."""
+        plain = join_plain(origin, directory, href)
+        if plain is None or ("?" not in href and self._dropped is None):
+            return plain  # no query: the base form is this form (and costs no call)
+        return self.apply(plain)
+
+    def canonicalize_plain(self, href: str) -> str | None:
+        """`canonicalize_plain` in this form (None: it needs the full parser)."""
+        plain = canonicalize_plain(href)
+        if plain is None or ("?" not in href and self._dropped is None):
+            return plain
+        return self.apply(plain)
+
+    def to_json(self) -> dict[str, Any]:
+        """What `crawls.url_form` stores, and `from_json` reads back."""
+        return {"sort_query": self.sort_query, "drop_params": list(self.drop)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Canonicalizer:
+        """The form a crawl recorded; None (a crawl begun before schema 7): the base form."""
+        if data is None:
+            return BASE_FORM
+        return cls(sort_query=bool(data.get("sort_query", True)),
+                   drop=tuple(data.get("drop_params") or ()))
+
+    def _without_path_parameters(self, url: str) -> str:
+        """`url` without the `;name=value` path parameters whose name is dropped."""
+        at = url.find("?")
+        path_end = len(url) if at < 0 else at
+        start = url.find("/", url.find("://") + 3)
+        if start < 0 or ";" not in url[start:path_end]:
+            return url
+        segments = url[start:path_end].split("/")
+        assert self._dropped is not None
+        for i, segment in enumerate(segments):
+            if ";" in segment:
+                first, *params = segment.split(";")
+                kept = [p for p in params if not self._dropped.match(p.partition("=")[0])]
+                segments[i] = ";".join([first, *kept])
+        return url[:start] + "/".join(segments) + url[path_end:]
+
+
+def _name(pair: str) -> str:
+    return pair.partition("=")[0]
+
+
+BASE_FORM = Canonicalizer(sort_query=False)  # query as written: crawls begun before schema 7
+DEFAULT_FORM = Canonicalizer()  # parameters sorted, nothing dropped

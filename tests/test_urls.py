@@ -5,11 +5,17 @@ Pure string functions: no network (the hosts named here are never contacted).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crawler.config.model import TRACKING_PARAMS
 from crawler.urls import (
+    BASE_FORM,
+    DEFAULT_FORM,
+    Canonicalizer,
     Rejected,
     canonicalize,
     canonicalize_plain,
@@ -17,6 +23,7 @@ from crawler.urls import (
     join,
     join_plain,
 )
+from tests.conftest import make_config
 
 
 def test_canonicalize_lowercases_scheme_and_host() -> None:
@@ -144,3 +151,113 @@ def test_plain_canonicalize_lowercases_and_drops_the_default_port() -> None:
     assert canonicalize_plain("HTTP://Example.COM:80/a/./b#x") == "http://example.com/a/b"
     assert canonicalize_plain("https://h:8443?q=1") == "https://h:8443/?q=1"
     assert canonicalize_plain("http://user@h/") is None
+
+
+# ---- the crawl's form: query parameters sorted, tracking parameters dropped ----
+
+def reference_query_order(query: str) -> str:
+    """Query parameters grouped by name, names in code-point order, each name's values
+    in the order written; empty parameters left out. (Written without a stable sort.)"""
+    by_name: dict[str, list[str]] = {}
+    for pair in query.split("&"):
+        if pair:
+            by_name.setdefault(pair.split("=", 1)[0], []).append(pair)
+    return "&".join(pair for name in sorted(by_name) for pair in by_name[name])
+
+
+_QUERY = st.lists(st.tuples(st.sampled_from(["a", "b", "B", "a_b", "ab", "id", "cat", "x-y", ""]),
+                            st.sampled_from(["", "=", "=1", "=2", "=a%20b", "=x=y", "=~"])),
+                  max_size=8).map(lambda pairs: "&".join(name + value for name, value in pairs))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(query=_QUERY)
+def test_query_parameters_are_sorted_by_name_keeping_the_order_of_repeated_names(
+        query: str) -> None:
+    url = "http://127.0.0.1:8080/view?" + query
+    expected = reference_query_order(canonicalize(url).partition("?")[2])
+    got = DEFAULT_FORM.canonicalize(url)
+    assert got.partition("?")[2] == expected
+    assert got == ("http://127.0.0.1:8080/view" + (f"?{expected}" if expected else ""))
+    assert DEFAULT_FORM.apply(got) == got  # canonical URLs are a fixed point
+
+
+@settings(max_examples=500, deadline=None)
+@given(pairs=st.lists(st.tuples(st.sampled_from(["a", "b", "cat", "id", "z"]),
+                                st.sampled_from(["1", "2", "3"])),
+                      unique_by=lambda pair: pair[0], min_size=1, max_size=5),
+       data=st.data())
+def test_any_order_of_distinct_parameters_is_one_canonical_url(pairs, data) -> None:
+    shuffled = data.draw(st.permutations(pairs))
+    def url(ps) -> str:
+        return "http://127.0.0.1:8080/v?" + "&".join(f"{k}={v}" for k, v in ps)
+    assert DEFAULT_FORM.canonicalize(url(pairs)) == DEFAULT_FORM.canonicalize(url(shuffled))
+
+
+def test_repeated_names_keep_their_order() -> None:
+    assert DEFAULT_FORM.canonicalize("http://h/v?b=2&a=1&b=1") == "http://h/v?a=1&b=2&b=1"
+    assert DEFAULT_FORM.canonicalize("http://h/v?cat=3&id=7") == \
+        DEFAULT_FORM.canonicalize("http://h/v?id=7&cat=3#x") == "http://h/v?cat=3&id=7"
+
+
+def test_without_sorting_or_dropping_the_form_is_the_base_form() -> None:
+    for url in ("http://h/v?b=2&a=1&&b=1", "http://h/v?&", "http://h/v;jsessionid=1?sid=2"):
+        assert BASE_FORM.canonicalize(url) == canonicalize(url)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(href=st.text(alphabet=_HREF_CHARS, max_size=30),
+       base_path=st.sampled_from(["/", "/a/b.html", "/x/y/z/w.html"]),
+       form=st.sampled_from([DEFAULT_FORM, BASE_FORM,
+                             Canonicalizer(drop=TRACKING_PARAMS),
+                             Canonicalizer(sort_query=False, drop=("b*", "c"))]))
+def test_plain_join_agrees_with_the_full_parser_in_every_form(
+        href: str, base_path: str, form: Canonicalizer) -> None:
+    directory = base_path.rpartition("/")[0]
+    fast = form.join_plain("http://127.0.0.1:8080", directory, href)
+    if fast is None:
+        return
+    try:
+        slow = form.join("http://127.0.0.1:8080" + base_path, href)
+    except Rejected:
+        slow = None
+    assert fast == slow, (base_path, href)
+
+
+@pytest.mark.parametrize("name", [
+    "utm_source", "utm_medium", "utm_campaign", "UTM_Content", "fbclid", "gclid", "msclkid",
+    "mc_eid", "jsessionid", "PHPSESSID", "sid", "sessionid"])
+def test_the_default_tracking_list_drops_campaign_click_and_session_parameters(
+        name: str) -> None:
+    form = Canonicalizer(drop=TRACKING_PARAMS)
+    assert form.canonicalize(f"http://h/p?id=7&{name}=x1&a=2") == "http://h/p?a=2&id=7"
+    assert form.canonicalize(f"http://h/p?{name}=x1") == "http://h/p"
+    assert form.canonicalize(f"http://h?{name}=x1") == "http://h/"
+
+
+@pytest.mark.parametrize("name", ["id", "page", "q", "sort", "ref", "sidebar", "utm", "cat"])
+def test_the_default_tracking_list_keeps_parameters_that_name_content(name: str) -> None:
+    form = Canonicalizer(drop=TRACKING_PARAMS)
+    assert form.canonicalize(f"http://h/p?{name}=1") == f"http://h/p?{name}=1"
+
+
+def test_dropped_session_ids_leave_the_path_too() -> None:
+    form = Canonicalizer(drop=("jsessionid",))
+    assert form.canonicalize("http://h/a;jsessionid=AB12/b;JSESSIONID=x?id=1") == \
+        "http://h/a/b?id=1"
+    assert form.canonicalize("http://h/a;v=2?id=1") == "http://h/a;v=2?id=1"
+
+
+def test_drop_params_reads_true_as_the_documented_list_and_globs_case_insensitively() -> None:
+    on = make_config(["http://127.0.0.1/"], urls={"drop_params": True}).urls
+    assert on.drop_params == TRACKING_PARAMS
+    assert make_config(["http://127.0.0.1/"]).urls.drop_params == ()
+    own = Canonicalizer(drop=make_config(["http://127.0.0.1/"],
+                                         urls={"drop_params": ["ref", "x_*"]}).urls.drop_params)
+    assert own.canonicalize("http://h/p?X_A=1&ref=2&utm_source=3") == "http://h/p?utm_source=3"
+
+
+def test_every_tracking_parameter_is_named_in_the_readme() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [name for name in TRACKING_PARAMS if f"`{name}`" not in readme]
+    assert not missing

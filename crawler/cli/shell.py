@@ -23,6 +23,7 @@ from typing import Any
 
 from multidict import CIMultiDict
 
+from crawler import urls
 from crawler.cli.query import open_readonly
 from crawler.config import CrawlConfig, config_from_dict, load_config, parse_overrides
 from crawler.engine.admission import canonical
@@ -130,12 +131,12 @@ def stored_page(db: str, url: str, crawl_id: int | None) -> Response:
 
 
 def _page_row(conn: sqlite3.Connection, url: str, crawl_id: int | None) -> sqlite3.Row | None:
-    try:
-        wanted = canonical(url)[0]
+    try:  # the default form (parameters sorted), and the form of crawls before schema 7
+        wanted = [canonical(url)[0], urls.canonicalize(url), url]
     except ValueError:
-        wanted = url
-    where = "(url IN (?, ?) OR final_url IN (?, ?))"
-    params: list[Any] = [wanted, url, wanted, url]
+        wanted = [url, url, url]
+    where = "(url IN (?, ?, ?) OR final_url IN (?, ?, ?))"
+    params: list[Any] = [*wanted, *wanted]
     if crawl_id is not None:
         where += " AND crawl_id = ?"
         params.append(crawl_id)

@@ -38,6 +38,7 @@ from crawler.config.model import (
     PolitenessConfig,
     ScopeConfig,
     StoreConfig,
+    UrlsConfig,
 )
 from crawler.config.rules import ExtractRule, FieldRule, HostRule
 
@@ -53,6 +54,7 @@ __all__ = [
     "PolitenessConfig",
     "ScopeConfig",
     "StoreConfig",
+    "UrlsConfig",
     "apply_overrides",
     "config_from_dict",
     "load_config",

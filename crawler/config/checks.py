@@ -237,6 +237,26 @@ def list_of(item: Validator) -> Validator:
     return check
 
 
+def param_names(when_true: tuple[str, ...]) -> Validator:
+    """`false` (none), `true` (`when_true`), or a list of query parameter names and globs."""
+    def check(doc: Doc, path: KeyPath, value: Any) -> tuple[str, ...]:
+        if isinstance(value, bool):
+            return when_true if value else ()
+        if not isinstance(value, str | list | tuple):
+            raise doc.error(path, f"expected true, false or a list of parameter names, "
+                                  f"got {show(value)}")
+        return list_of(_param_name)(doc, path, value)
+    return check
+
+
+def _param_name(doc: Doc, path: KeyPath, value: Any) -> str:
+    text = string(doc, path, value).strip()
+    if re.search(r"[\s&=#/;]", text):
+        raise doc.error(path, f"expected a parameter name or glob like 'utm_*' (no spaces, "
+                              f"'&', '=', '#', '/' or ';'), got {value!r}")
+    return text
+
+
 def status(doc: Doc, path: KeyPath, value: Any) -> int:
     """An HTTP status code, 100-599."""
     if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:

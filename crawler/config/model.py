@@ -24,6 +24,7 @@ from crawler.config.checks import (
     key,
     list_of,
     optional,
+    param_names,
     path_string,
     positive_number,
     product_token,
@@ -57,6 +58,18 @@ RESOURCE_TYPES = ("image", "media", "font", "stylesheet", "script", "xhr", "fetc
 
 _frozen = dataclass(frozen=True, slots=True, kw_only=True)
 
+# What `urls.drop_params: true` leaves out of URLs (the README lists them): campaign tags
+# and ad-click ids, which mark how a visitor came and not what the page is, and session
+# ids, which a server puts in URLs for clients without cookies.
+TRACKING_PARAMS = (
+    "utm_*",                                   # Google Analytics campaigns (utm_source, ...)
+    "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid",  # Facebook, Google Ads
+    "msclkid", "yclid", "twclid", "ttclid", "li_fat_id", "igshid",  # Bing, Yandex, X, ...
+    "mc_cid", "mc_eid",                        # Mailchimp
+    "_hsenc", "_hsmi", "mkt_tok", "_ga", "_gl",  # HubSpot, Marketo, Google's linker
+    "jsessionid", "phpsessid", "sid", "sessionid", "session_id", "cfid", "cftoken",
+)
+
 
 @_frozen
 class ScopeConfig:
@@ -81,6 +94,21 @@ class ScopeConfig:
     max_repeated_segments: int = key(
         2, integer(1), "a path naming one segment more often is a trap: `/a/b/a/b/a/b` "
                        "(`repeated_segments`)")
+
+
+@_frozen
+class UrlsConfig:
+    """When two URLs are one page: the canonical form that deduplication compares."""
+
+    sort_query: bool = key(
+        True, boolean,
+        "query parameters sorted by name, stable for a repeated name, so `?b=2&a=1` and "
+        "`?a=1&b=2` are one URL (fetched once, stored so); `false`: kept as written")
+    drop_params: tuple[str, ...] = key(
+        (), param_names(TRACKING_PARAMS),
+        "query parameters left out of URLs (and `;name=` path parameters): `true` for the "
+        "tracking and session parameters listed below the table, or a list of names and "
+        "globs, case-insensitive: `[utm_*, ref]`", shown="`false`")
 
 
 @_frozen
@@ -367,6 +395,7 @@ class CrawlConfig:
         False, boolean, "start a new crawl from the last one's pages, fetched conditionally, "
                         "and record each as `new`, `changed` or `unchanged` (`--recrawl`)")
     scope: ScopeConfig = section(ScopeConfig)
+    urls: UrlsConfig = section(UrlsConfig)
     limits: LimitsConfig = section(LimitsConfig)
     politeness: PolitenessConfig = section(PolitenessConfig)
     fetch: FetchConfig = section(FetchConfig)

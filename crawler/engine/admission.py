@@ -10,18 +10,36 @@ to be sent.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from functools import lru_cache
 
 from crawler import urls
-from crawler.config import LimitsConfig, ScopeConfig
+from crawler.config import CrawlConfig, LimitsConfig, ScopeConfig
 from crawler.models import SITEMAP
 
 
-@lru_cache(maxsize=16_384)
-def canonical(url: str) -> tuple[str, str]:
-    """(canonical URL, host key); raises urls.Rejected. Cached: links repeat a lot."""
-    parsed = urls.parse_url(url)
-    return urls.canonicalize(parsed), urls.host_key(parsed)
+def url_form(config: CrawlConfig) -> urls.Canonicalizer:
+    """The canonical form the `urls` settings ask for (a new crawl's; see Session.form)."""
+    return urls.Canonicalizer(sort_query=config.urls.sort_query, drop=config.urls.drop_params)
+
+
+def canonical_in(form: urls.Canonicalizer) -> Callable[[str], tuple[str, str]]:
+    """url → (canonical URL in `form`, host key); raises urls.Rejected.
+
+    Cached (links repeat a lot), one cache per caller, so a hit costs what it did
+    before there were forms.
+    """
+    @lru_cache(maxsize=16_384)
+    def canonical(url: str) -> tuple[str, str]:
+        parsed = urls.parse_url(url)
+        text = urls.canonicalize(parsed)
+        if parsed.raw_query_string or ";" in text:  # the rules read only these
+            text = form.apply(text)
+        return text, urls.host_key(parsed)
+    return canonical
+
+
+canonical = canonical_in(urls.DEFAULT_FORM)  # the default form, for tools outside a crawl
 
 
 class Scope:

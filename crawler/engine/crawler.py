@@ -25,6 +25,7 @@ from crawler.engine.pipeline import Pipeline
 from crawler.engine.scheduler import Scheduler
 from crawler.engine.session import (
     Session,
+    form_note,
     frontier_for,
     instantiate,
     keep_cookies,
@@ -174,7 +175,7 @@ class Crawler:
         robots = self._robots if config.politeness.robots_txt == "obey" else None
         self.scheduler = scheduler = Scheduler(
             config, windows, self.queue, settle=self._settle, hooks=hooks, robots=robots,
-            dropped=stats.dropped)
+            dropped=stats.dropped, form=session.form)
         self._settler = Settler(write=sink.write, frontier_settle=windows.settle,
                                 scheduler=scheduler, stats=stats, hooks=hooks,
                                 retries=self._retries)
@@ -184,7 +185,8 @@ class Crawler:
                                   retries=self._retries)
         self._pipeline = Pipeline(config, self.fetcher, self.spider, sitemaps=self._sitemaps,
                                   retries=self._retries, hooks=hooks,
-                                  observe=scheduler.observe, recrawling=session.recrawling)
+                                  observe=scheduler.observe, recrawling=session.recrawling,
+                                  form=session.form)
         hooks.on_failure = self._settler.hook_failed
         if self._stop_reason is not None:  # stop() came before run()
             scheduler.stop(self._stop_reason)
@@ -200,6 +202,8 @@ class Crawler:
             self._announce(f"resuming crawl {self.config.name!r} (#{previous['id']}) in "
                            f"{self.output}: {previous['pages']:,} pages stored, "
                            f"{previous['to_fetch']:,} URLs still to fetch")
+            if note := form_note(session, self.config):
+                self._announce(note)
         self.hooks.emit("crawl_started", self.stats)
 
     # ---- running ----

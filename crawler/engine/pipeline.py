@@ -40,6 +40,7 @@ from crawler.politeness.robots import robots_agent
 from crawler.sitemaps.reader import Sitemaps
 from crawler.spider import Spider
 from crawler.store.records import PageRecord
+from crawler.urls import DEFAULT_FORM, Canonicalizer
 
 # (request, latency in seconds, status or None for a timeout): adaptive throttling's input.
 Observe = Callable[[Request, float, int | None], None]
@@ -50,8 +51,9 @@ class Pipeline:
 
     def __init__(self, config: CrawlConfig, fetcher: Fetcher, spider: Spider, *,
                  sitemaps: Sitemaps, retries: RetryPolicy, hooks: Hooks, observe: Observe,
-                 recrawling: bool = False) -> None:
+                 recrawling: bool = False, form: Canonicalizer = DEFAULT_FORM) -> None:
         self.config = config
+        self.form = form  # the crawl's canonical URL form: links are made in it
         self.fetcher = fetcher
         self.spider = spider
         self.sitemaps = sitemaps
@@ -110,7 +112,8 @@ class Pipeline:
         """
         done = Outcome("done", page=self._row(response, fetched_at), response=response)
         try:
-            done.hop = redirects.next_hop(request, response, self.config.fetch.max_redirects)
+            done.hop = redirects.next_hop(request, response, self.config.fetch.max_redirects,
+                                          self.form)
         except RedirectError as exc:
             done.errors.append(Failure(exc.kind, str(exc), status=response.status,
                                        url=redirects.origin(request)))
@@ -162,10 +165,10 @@ class Pipeline:
 
     async def _parse(self, response: Response) -> Failure | None:
         """Parse HTML (in a thread when huge, so the loop keeps serving other fetches)."""
-        if not response.is_html or not response.body or response.parsed_page is not None:
+        if not response.is_html or not response.body or self._parsed_in_form(response):
             return None  # (a fetcher that rendered it may have parsed it already)
         try:
-            args = (response.body, response.url, response.encoding)
+            args = (response.body, response.url, response.encoding, self.form)
             if self._big(response):
                 response.parsed = await asyncio.to_thread(parse_page, *args)
             else:
@@ -174,6 +177,12 @@ class Pipeline:
             return Failure("parse", f"{type(exc).__name__}: {exc}",
                            traceback=traceback.format_exc())
         return None
+
+    def _parsed_in_form(self, response: Response) -> bool:
+        """Parsed already with links in this crawl's form (a rendered page is parsed by the
+        renderer in the default form; in another it is parsed again)."""
+        page = response.parsed_page
+        return page is not None and (page.form is self.form or page.form == self.form)
 
     async def _document(self, response: Response, *, indexable: bool) -> Document:
         """Text, Markdown, metadata and schema.org items as configured; in a thread

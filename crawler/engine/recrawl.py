@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 
 from crawler.store.sqlite import Store
+from crawler.urls import Canonicalizer
 
 # The previous crawl's finished requests, with what their newest page row said.
 _SEED = """
@@ -31,10 +32,19 @@ WHERE f.crawl_id = :previous AND f.state = 'done'
 """
 
 
-async def seed(store: Store, crawl_id: int, previous: int) -> int:
-    """Queue every page crawl `previous` stored; returns how many were queued."""
+async def seed(store: Store, crawl_id: int, previous: int,
+               form: Canonicalizer | None = None) -> int:
+    """Queue every page crawl `previous` stored; returns how many were queued.
+
+    With `form` (the new crawl's, when the previous crawl's was another) each URL
+    is put in it; URLs that become one are queued once (INSERT OR IGNORE).
+    """
+    sql = _SEED
     async with store.transaction() as db:
-        cursor = await db.execute(_SEED, {"new": crawl_id, "previous": previous})
+        if form is not None:
+            await db.create_function("crawler_url_form", 1, form.apply, deterministic=True)
+            sql = _SEED.replace("SELECT :new, f.url,", "SELECT :new, crawler_url_form(f.url),")
+        cursor = await db.execute(sql, {"new": crawl_id, "previous": previous})
         return cursor.rowcount
 
 

@@ -29,14 +29,16 @@ def is_redirect(status: int) -> bool:
     return status in REDIRECT_STATUSES
 
 
-def next_hop(request: Request, response: Response, max_redirects: int) -> Request:
+def next_hop(request: Request, response: Response, max_redirects: int,
+             form: urls.Canonicalizer = urls.DEFAULT_FORM) -> Request:
     """The request for the redirect's target; RedirectError when it must not be followed.
 
-    Not followed: no usable Location, a target already in the chain (a loop),
+    Not followed: no usable Location, a target already in the chain (a loop,
+    compared in the crawl's canonical `form`: `?b=1&a=2` to `?a=2&b=1` is one),
     or a chain longer than `max_redirects` hops.
     """
     chain = (*request.redirects, (response.status, request.url))
-    location, target = _target(request, response)
+    location, target = _target(request, response, form)
     if any(url == target for _, url in chain):
         raise RedirectError("redirect loop: " + describe(chain, target))
     if len(chain) > max_redirects:
@@ -66,13 +68,14 @@ def origin(request: Request) -> str:
     return request.redirects[0][1] if request.redirects else request.url
 
 
-def _target(request: Request, response: Response) -> tuple[str, str]:
+def _target(request: Request, response: Response,
+            form: urls.Canonicalizer) -> tuple[str, str]:
     """(Location as sent, canonical absolute target), resolved against the request's URL."""
     location = (response.headers.get("Location") or "").strip()
     if not location:
         raise RedirectError(f"HTTP {response.status} without a Location")
     try:
-        return location, urls.join(request.url, location)
+        return location, form.join(request.url, location)
     except urls.Rejected as exc:
         raise RedirectError(f"HTTP {response.status} to an unusable Location "
                             f"{location[:200]!r} ({exc.reason})") from None

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from crawler import urls
 from crawler.config import CrawlConfig
 from crawler.engine import outcome
-from crawler.engine.admission import Budgets, Scope, canonical
+from crawler.engine.admission import Budgets, Scope, canonical_in
 from crawler.engine.outcome import Outcome
 from crawler.frontier.windows import Windows
 from crawler.hooks import Hooks
@@ -43,8 +43,10 @@ class Scheduler:
 
     def __init__(self, config: CrawlConfig, frontier: Windows, queue: asyncio.Queue[Request],
                  *, settle: Settle, dropped: Counter[str], hooks: Hooks,
-                 robots: Load | None = None) -> None:
+                 robots: Load | None = None,
+                 form: urls.Canonicalizer = urls.DEFAULT_FORM) -> None:
         self.config = config
+        self._canonical = canonical_in(form)  # the crawl's form: see Session.form
         self.frontier = frontier
         frontier.on_available = self._available
         self.queue = queue
@@ -76,7 +78,7 @@ class Scheduler:
             request.depth = parent.depth + 1
             request.referrer = parent.url
         try:
-            url, host = canonical(request.url)
+            url, host = self._canonical(request.url)
         except urls.Rejected as exc:
             return self._dropped(request.url, exc.reason)
         if request.href is None:
@@ -95,7 +97,7 @@ class Scheduler:
         one cached canonicalization and one set lookup.
         """
         try:
-            canonical_url, host = canonical(url)
+            canonical_url, host = self._canonical(url)
         except urls.Rejected as exc:
             return self._dropped(url, exc.reason)
         depth = parent.depth + 1

@@ -14,6 +14,7 @@ from typing import Any
 
 from crawler.config import CrawlConfig, apply_overrides, config_from_dict
 from crawler.engine import recrawl
+from crawler.engine.admission import url_form
 from crawler.errors import CrawlerError
 from crawler.fetch.base import Fetcher
 from crawler.fetch.cookies import Jar
@@ -25,6 +26,7 @@ from crawler.spider import ConfigSpider, Spider
 from crawler.store import cookies as cookie_table
 from crawler.store.cookies import CookieRows
 from crawler.store.sqlite import Store
+from crawler.urls import Canonicalizer
 
 
 @dataclass(slots=True)
@@ -32,6 +34,10 @@ class Session:
     """The crawl this run works on."""
 
     crawl_id: int
+    # The canonical URL form of the crawl, fixed when it begins: a resumed crawl keeps
+    # its own (one begun before schema 7 keeps its query parameters as written), so the
+    # URLs it has seen stay the ones it compares new links to.
+    form: Canonicalizer
     resumed: dict[str, Any] | None = None  # the unfinished crawl it continues
     recrawl_of: dict[str, Any] | None = None  # the crawl a recrawl re-fetches
     recrawling: bool = False
@@ -49,11 +55,26 @@ async def open_crawl(store: Store, config: CrawlConfig, output: Path, *,
     if resume:
         assert previous is not None
         await store.resume_crawl(previous["id"], config.to_json_dict(redact=True))
-        return Session(previous["id"], resumed=previous)
+        return Session(previous["id"], Canonicalizer.from_json(previous["url_form"]),
+                       resumed=previous)
     recrawl_of = previous if previous is not None and config.recrawl else None
+    form = url_form(config)
     crawl_id = await store.start_crawl(config.name, config.to_json_dict(redact=True),
-                                       recrawl_of=recrawl_of["id"] if recrawl_of else None)
-    return Session(crawl_id, recrawl_of=recrawl_of, recrawling=config.recrawl)
+                                       recrawl_of=recrawl_of["id"] if recrawl_of else None,
+                                       url_form=form.to_json())
+    return Session(crawl_id, form, recrawl_of=recrawl_of, recrawling=config.recrawl)
+
+
+def form_note(session: Session, config: CrawlConfig) -> str | None:
+    """What to say when a resumed crawl keeps a URL form other than the settings ask for."""
+    if session.resumed is None or session.form == url_form(config):
+        return None
+    kept = ("query parameters as written (it began before they were sorted)"
+            if session.resumed["url_form"] is None else
+            f"sort_query: {str(session.form.sort_query).lower()}, "
+            f"drop_params: {list(session.form.drop) or 'false'}")
+    return (f"its URLs keep the canonical form it began with ({kept}), so no page is fetched "
+            "twice; the urls settings apply to a new crawl (--fresh)")
 
 
 async def seed_recrawl(store: Store, session: Session,
@@ -62,7 +83,9 @@ async def seed_recrawl(store: Store, session: Session,
     if session.recrawl_of is None:
         return
     previous = session.recrawl_of["id"]
-    queued = await recrawl.seed(store, session.crawl_id, previous)
+    old_form = Canonicalizer.from_json(session.recrawl_of["url_form"])
+    queued = await recrawl.seed(store, session.crawl_id, previous,
+                                form=None if old_form == session.form else session.form)
     announce(f"recrawling {queued:,} pages of crawl #{previous}")
 
 

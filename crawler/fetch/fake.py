@@ -12,8 +12,10 @@
         response = await fake.fetch(Request("http://a.test/"))
     assert fake.fetched("http://a.test/") == 1
 
-URLs are compared in their canonical form (so "http://a.test:80/robots.txt",
-which is how robots.txt is asked for, finds "http://a.test/robots.txt");
+URLs are compared in their canonical form, query parameters sorted (so
+"http://a.test:80/robots.txt", which is how robots.txt is asked for, finds
+"http://a.test/robots.txt", and "/v?b=1&a=2" finds "/v?a=2&b=1" whatever
+form the crawl asks for);
 an unknown URL answers 404, or the fake's `default` answer. The fake keeps the whole contract of
 `crawler.fetch.base` (body cap, `want_body`, redirects, streaming, open/close)
 so the page pipeline behaves as it would over HTTP, and it never sleeps: a
@@ -35,7 +37,7 @@ from multidict import CIMultiDict
 from crawler.errors import FetchError, RedirectError
 from crawler.fetch.base import PAGE, BodyStream, FetchOptions, buffered_stream
 from crawler.models import Request, Response
-from crawler.urls import Rejected, canonicalize
+from crawler.urls import DEFAULT_FORM, Rejected
 
 MAX_BODY_SIZE = 10 * 1024 * 1024  # the HTTP fetcher's default (FetchConfig.max_body_size)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})  # those aiohttp follows
@@ -153,7 +155,7 @@ class FakeFetcher:
 def _key(url: str) -> str:
     """`url` canonical (default port dropped, ...), or as given when it is not a URL."""
     try:
-        return canonicalize(url)
+        return DEFAULT_FORM.canonicalize(url)
     except Rejected:
         return url
 

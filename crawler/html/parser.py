@@ -77,18 +77,22 @@ class ParsedPage:
     tree: LexborHTMLParser
     title: str | None
     links: list[Link]
+    form: urls.Canonicalizer = urls.DEFAULT_FORM  # the canonical form of the links' URLs
 
 
-def parse_page(body: bytes, url: str, encoding: str = "utf-8") -> ParsedPage:
-    """Parse HTML and take out what every page needs: title and links."""
+def parse_page(body: bytes, url: str, encoding: str = "utf-8",
+               form: urls.Canonicalizer = urls.DEFAULT_FORM) -> ParsedPage:
+    """Parse HTML and take out what every page needs: title and links (canonical in `form`)."""
     tree = LexborHTMLParser(_decode(body, encoding))
     base = _base_url(tree, url, body)
-    return ParsedPage(tree=tree, title=_title(tree), links=extract_links(tree, base))
+    return ParsedPage(tree=tree, title=_title(tree), links=extract_links(tree, base, form),
+                      form=form)
 
 
-def extract_links(tree: LexborHTMLParser, base: str) -> list[Link]:
+def extract_links(tree: LexborHTMLParser, base: str,
+                  form: urls.Canonicalizer = urls.DEFAULT_FORM) -> list[Link]:
     """Every `<a href>` of the page, resolved against `base`, in page order."""
-    join = _joiner(base)
+    join = _joiner(base, form)
     links = []
     for node in css(tree, "a[href]"):
         attrs = node.attributes
@@ -172,13 +176,16 @@ def _base_url(tree: LexborHTMLParser, url: str, body: bytes) -> str:
         return url
 
 
-def _joiner(base: str) -> Callable[[str], tuple[str | None, str | None]]:
-    """A memoising href → (canonical URL, drop reason) for one page.
+def _joiner(base: str,
+            form: urls.Canonicalizer) -> Callable[[str], tuple[str | None, str | None]]:
+    """A memoising href → (canonical URL in `form`, drop reason) for one page.
 
     Pages repeat hrefs (navigation, pagination) and sites repeat them across
     pages, so results are cached by what the resolution depends on: nothing
-    for an absolute URL, the origin for "/path", the directory for "a/b".
+    for an absolute URL, the origin for "/path", the directory for "a/b";
+    one cache per form, so the form costs nothing on a hit.
     """
+    joined = _joined(form)
     base_url = urls.parse_url(base)
     origin = f"{base_url.scheme}://{base_url.raw_authority}"
     dir_path = base_url.raw_path.rpartition("/")[0]
@@ -186,14 +193,14 @@ def _joiner(base: str) -> Callable[[str], tuple[str | None, str | None]]:
 
     def join(href: str) -> tuple[str | None, str | None]:
         key = (_depends_on(href, base, origin, directory, base_url.scheme), href)
-        hit = _JOINED.get(key)
+        hit = joined.get(key)
         if hit is None:
             if key[0]:
-                plain = urls.join_plain(origin, dir_path, href)
+                plain = form.join_plain(origin, dir_path, href)
             else:
-                plain = urls.canonicalize_plain(href)
-            hit = (plain, None) if plain is not None else _join_one(base_url, href)
-            _JOINED.put(key, hit)
+                plain = form.canonicalize_plain(href)
+            hit = (plain, None) if plain is not None else _join_one(base_url, href, form)
+            joined.put(key, hit)
         return hit
 
     return join
@@ -230,7 +237,18 @@ class _Generations:
 # would save 4% of the CPU (half the joins miss at any size below that), but
 # on a site of ever-new URLs (benchmarks/frontier_memory.py) 2 x 32k entries
 # cost 26 MB of peak RSS; 2 x 8k cost nothing measurable.
-_JOINED = _Generations(8_192)
+_JOINED: dict[urls.Canonicalizer, _Generations] = {}
+
+
+def _joined(form: urls.Canonicalizer) -> _Generations:
+    """The join cache of `form` (a process sees one form, or a few in tests)."""
+    cache = _JOINED.get(form)
+    if cache is None:
+        if len(_JOINED) >= 4:
+            _JOINED.clear()
+        cache = _JOINED[form] = _Generations(8_192)
+    return cache
+
 _HAS_SCHEME = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
@@ -247,9 +265,10 @@ def _depends_on(href: str, base: str, origin: str, directory: str, scheme: str) 
     return directory
 
 
-def _join_one(base: URL, href: str) -> tuple[str | None, str | None]:
+def _join_one(base: URL, href: str,
+              form: urls.Canonicalizer) -> tuple[str | None, str | None]:
     try:
-        return urls.join(base, href), None
+        return form.join(base, href), None
     except urls.Rejected as exc:
         return None, exc.reason
 

@@ -102,11 +102,12 @@ def unfollowed(page: ParsedPage | None, directives: PageDirectives, *,
     hinted = {link.url for link in page.links if link.nofollow} - plain
     if not hinted:
         return None
-    return lambda url: _canonical(url) in hinted
+    form = page.form
+    return lambda url: _canonical(url, form) in hinted
 
 
-def _canonical(url: str) -> str | None:
+def _canonical(url: str, form: urls.Canonicalizer) -> str | None:
     try:
-        return urls.canonicalize(url)
+        return form.canonicalize(url)
     except urls.Rejected:
         return None

@@ -14,7 +14,8 @@ import aiosqlite
 # 4: pages.fetched_by, screenshots
 # 5: cookies
 # 6: pages.metadata, pages.simhash
-SCHEMA_VERSION = 6
+# 7: crawls.url_form (NULL in a crawl begun before: query parameters as written)
+SCHEMA_VERSION = 7
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS crawls (
@@ -26,7 +27,9 @@ CREATE TABLE IF NOT EXISTS crawls (
     config      TEXT NOT NULL,           -- JSON: the configuration used
     stats       TEXT,                    -- JSON: final counters (of the last run)
     runs        INTEGER NOT NULL DEFAULT 1,  -- 1 + times it was resumed
-    recrawl_of  INTEGER                  -- the crawl whose pages it re-fetched (--recrawl)
+    recrawl_of  INTEGER,                 -- the crawl whose pages it re-fetched (--recrawl)
+    url_form    TEXT                     -- JSON {sort_query, drop_params}: its canonical URLs;
+                                         -- NULL: begun before schema 7 (query as written)
 );
 CREATE TABLE IF NOT EXISTS pages (
     id              INTEGER PRIMARY KEY,
@@ -149,6 +152,7 @@ CREATE TABLE IF NOT EXISTS cookies (     -- the cookie jar of a crawl (fetch.coo
 _ADDED_COLUMNS = (
     ("crawls", "runs", "INTEGER NOT NULL DEFAULT 1"),
     ("crawls", "recrawl_of", "INTEGER"),
+    ("crawls", "url_form", "TEXT"),
     ("pages", "content_hash", "TEXT"),
     ("pages", "change", "TEXT"),
     ("pages", "redirects", "TEXT"),

@@ -324,14 +324,15 @@ class Store:
     # ---- crawl rows ----
 
     async def start_crawl(self, name: str, config: Mapping[str, Any], *,
-                          recrawl_of: int | None = None) -> int:
+                          recrawl_of: int | None = None,
+                          url_form: Mapping[str, Any] | None = None) -> int:
         """Insert a `crawls` row in state running and remember its id."""
         async with self.transaction() as db:
             cur = await db.execute(
-                "INSERT INTO crawls (name, started_at, status, config, recrawl_of) "
-                "VALUES (?, ?, 'running', ?, ?)",
+                "INSERT INTO crawls (name, started_at, status, config, recrawl_of, url_form) "
+                "VALUES (?, ?, 'running', ?, ?, ?)",
                 (name, utc_now(), json.dumps(config, ensure_ascii=False, default=str),
-                 recrawl_of),
+                 recrawl_of, None if url_form is None else json.dumps(url_form)),
             )
         self.crawl_id = cur.lastrowid
         return int(cur.lastrowid or 0)
@@ -346,18 +347,21 @@ class Store:
         self.crawl_id = crawl_id
 
     async def latest_crawl(self, name: str) -> dict[str, Any] | None:
-        """The newest crawl called `name`: id, status, pages and URLs still to fetch."""
+        """The newest crawl called `name`: id, status, pages, URLs still to fetch, URL form."""
         try:
             async with self.db.execute(
-                    "SELECT id, status, (SELECT count(*) FROM frontier f WHERE f.crawl_id = c.id "
-                    "AND f.state IN ('queued', 'leased')) AS to_fetch, "
+                    "SELECT id, status, url_form, (SELECT count(*) FROM frontier f "
+                    "WHERE f.crawl_id = c.id AND f.state IN ('queued', 'leased')) AS to_fetch, "
                     "(SELECT count(*) FROM pages p WHERE p.crawl_id = c.id) AS pages "
                     "FROM crawls c WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)) as cur:
                 row = await cur.fetchone()
         except STORAGE_ERRORS as exc:
             raise self._failed(exc) from None
-        return None if row is None else dict(zip(("id", "status", "to_fetch", "pages"), row,
-                                                  strict=True))
+        if row is None:
+            return None
+        crawl = dict(zip(("id", "status", "url_form", "to_fetch", "pages"), row, strict=True))
+        crawl["url_form"] = json.loads(crawl["url_form"]) if crawl["url_form"] else None
+        return crawl
 
     async def finish_crawl(self, status: str, stats: Mapping[str, Any]) -> None:
         await self.flush()
