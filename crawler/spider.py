@@ -82,6 +82,12 @@ class ConfigSpider(Spider):
 
     def parse(self, response: Response) -> Any:
         assert self.config is not None
+        page = response.parsed_page
+        if page is not None and page.extracted is not None:  # a reader process applied them
+            for kind, data in page.extracted:
+                yield Item(kind or self.name, data)
+            yield from super().parse(response)
+            return
         rules = self.config.extract if response.is_html else ()  # only HTML is parsed
         for rule in rules_for(response.url, rules):
             yield Item(rule.type or self.name, extract_item(response.tree, rule))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser, LexborNode
@@ -72,11 +71,43 @@ def _engine() -> LexborCSSSelector:
     return engine
 
 
-@dataclass(slots=True)
 class ParsedPage:
-    tree: LexborHTMLParser
-    title: str | None
-    links: list[Link]
+    """A page's title and links, and its tree.
+
+    A page read in a reader process (`crawler.html.reading`) comes back without
+    a tree, with its robots `<meta>` pairs and extraction rules' items instead;
+    its tree is parsed here only if something asks for it (a callback's
+    `response.css`).
+    """
+
+    __slots__ = ("_source", "_tree", "extracted", "links", "meta", "title")
+
+    def __init__(self, tree: LexborHTMLParser | None, title: str | None, links: list[Link],
+                 *, source: tuple[bytes, str] | None = None,
+                 meta: list[tuple[str, str]] | None = None,
+                 extracted: list[tuple[str | None, dict[str, Any]]] | None = None) -> None:
+        self._tree = tree
+        self._source = source  # (body, encoding) to parse when tree is None
+        self.title = title
+        self.links = links
+        self.meta = meta  # robots <meta> pairs, when read elsewhere
+        self.extracted = extracted  # extraction rules' items, when read elsewhere
+
+    @property
+    def tree(self) -> LexborHTMLParser:
+        if self._tree is None:
+            assert self._source is not None
+            self._tree = LexborHTMLParser(_decode(*self._source))
+        return self._tree
+
+    @property
+    def has_tree(self) -> bool:
+        """Whether the tree exists (parsed here) rather than waiting to be parsed."""
+        return self._tree is not None
+
+    def robots_meta(self) -> list[tuple[str, str]]:
+        """(name, content) of the head's `<meta name content>` elements."""
+        return self.meta if self.meta is not None else robots_meta(self.tree)
 
 
 def parse_page(body: bytes, url: str, encoding: str = "utf-8") -> ParsedPage:
