@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from crawler.config import CrawlConfig
 from crawler.errors import SpiderLoadError
-from crawler.html.parser import extract_item, rules_for
+from crawler.html.parser import LinkColumns, extract_item, rules_for
 from crawler.models import Item, Request, Response
 
 
@@ -103,6 +103,8 @@ def follow_all(response: Response) -> Iterable[str]:
     page = response.parsed_page
     if page is None:
         return ()
+    if isinstance(page.links, LinkColumns):
+        return page.links.targets()
     return dict.fromkeys(link.url or link.href for link in page.links)
 
 

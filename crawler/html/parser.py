@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser, LexborNode
@@ -40,6 +41,39 @@ class Link(NamedTuple):
     text: str
     reason: str | None = None  # why url is None: 'scheme' or 'invalid_url'
     nofollow: bool = False
+
+
+class LinkColumns(Sequence[Link]):
+    """A page's links as columns of strings: how a reader process sends them (a list
+    of strings unpickles without a Python call per link, a NamedTuple does not).
+    Each `Link` is built only when asked for; the store takes `rows_for(page_id)`."""
+
+    __slots__ = ("hrefs", "nofollow", "reasons", "texts", "urls")
+
+    def __init__(self, links: Sequence[Link]) -> None:
+        columns = list(zip(*links, strict=True)) if links else [(), (), (), (), ()]
+        self.urls, self.hrefs, self.texts, self.reasons, self.nofollow = map(list, columns)
+
+    def __len__(self) -> int:
+        return len(self.urls)
+
+    def __getitem__(self, index: Any) -> Any:
+        rows = list(zip(self.urls, self.hrefs, self.texts, self.reasons, self.nofollow,
+                        strict=True))[index]
+        return [Link._make(row) for row in rows] if isinstance(index, slice) else Link._make(rows)
+
+    def __iter__(self) -> Iterator[Link]:
+        return map(Link._make, zip(self.urls, self.hrefs, self.texts, self.reasons,
+                                   self.nofollow, strict=True))
+
+    def rows_for(self, page_id: int) -> list[tuple[Any, ...]]:
+        """(page_id, url, href, text) for each link, built in C."""
+        return list(zip(repeat(page_id), self.urls, self.hrefs, self.texts))
+
+    def targets(self) -> dict[str, None]:
+        """Each link's URL (its href when not crawlable), distinct, in page order."""
+        return dict.fromkeys([url or href for url, href in zip(self.urls, self.hrefs,
+                                                                 strict=True)])
 
 
 _engines = threading.local()
@@ -82,7 +116,8 @@ class ParsedPage:
 
     __slots__ = ("_source", "_tree", "extracted", "links", "meta", "title")
 
-    def __init__(self, tree: LexborHTMLParser | None, title: str | None, links: list[Link],
+    def __init__(self, tree: LexborHTMLParser | None, title: str | None,
+                 links: Sequence[Link],
                  *, source: tuple[bytes, str] | None = None,
                  meta: list[tuple[str, str]] | None = None,
                  extracted: list[tuple[str | None, dict[str, Any]]] | None = None) -> None:

@@ -28,7 +28,7 @@ from typing import IO, Any
 from crawler.config import ExtractRule
 from crawler.html.document import Document, read_document
 from crawler.html.parser import (
-    Link,
+    LinkColumns,
     ParsedPage,
     extract_item,
     parse_page,
@@ -55,7 +55,7 @@ class PageReading:
     """One page, read: everything the engine needs of it without the tree."""
 
     title: str | None
-    links: list[Link]
+    links: LinkColumns
     robots_meta: list[tuple[str, str]]
     document: Document
     extracted: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
@@ -83,7 +83,8 @@ def _read_parsed(page: ParsedPage, body: bytes, url: str, options: ReadOptions) 
                  for rule in rules_for(url, options.extract)]
     document = read_document(page.tree, url, text=options.text, markdown=options.markdown,
                              metadata=options.metadata, schema_items=options.schema_items)
-    return PageReading(page.title, page.links, meta, document, extracted, content_hash(body))
+    return PageReading(page.title, LinkColumns(page.links), meta, document, extracted,
+                       content_hash(body))
 
 
 # ---- the reader process ----
