@@ -104,7 +104,7 @@ def follow_all(response: Response) -> Iterable[str]:
     if page is None:
         return ()
     if isinstance(page.links, LinkColumns):
-        return page.links.targets()
+        return page.links.targets
     return dict.fromkeys(link.url or link.href for link in page.links)
 
 

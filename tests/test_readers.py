@@ -9,7 +9,9 @@ crawl, whether it ends, is interrupted with Ctrl-C, or its process dies.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import pickle
 import signal
 import subprocess
 import time
@@ -22,6 +24,7 @@ import yaml
 from crawler import Crawler, Spider
 from crawler.engine import crawler as engine_crawler
 from crawler.engine.readers import ReaderDied, ReaderPool
+from crawler.html.parser import Link, LinkColumns
 from crawler.html.reading import ReadOptions, read_page
 from tests.conftest import FAST_SETTINGS, cli_command, cli_env, make_config, rows
 from tests.site import SiteServer
@@ -230,3 +233,15 @@ def test_no_reader_outlives_an_interrupted_or_killed_crawl(site_server, tmp_path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_link_columns_splice_the_page_id_only_at_row_starts() -> None:
+    links = [Link("http://a.test/x", "x", 'a "quoted" ["\x00", text', None, False),
+             Link(None, "mailto:q@a.test", "mail", "scheme", True)]
+    columns = pickle.loads(pickle.dumps(LinkColumns(links)))
+    assert len(columns) == 2 and columns.targets == ["http://a.test/x", "mailto:q@a.test"]
+    assert [tuple(row[:4]) for row in json.loads("[" + columns.rows_json(7) + "]")] == [
+        (7, "http://a.test/x", "x", 'a "quoted" ["\x00", text'),
+        (7, None, "mailto:q@a.test", "mail")]
+    assert list(columns) == links
+    assert len(LinkColumns([])) == 0 and LinkColumns([]).rows_json(1) == ""

@@ -10,10 +10,10 @@ callback may want them (JSON-LD in a script, links in a nav).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import repeat
 from typing import Any, NamedTuple
 
 from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser, LexborNode
@@ -44,37 +44,53 @@ class Link(NamedTuple):
 
 
 class LinkColumns(Sequence[Link]):
-    """A page's links as columns of strings: how a reader process sends them (a list
-    of strings unpickles without a Python call per link, a NamedTuple does not).
-    Each `Link` is built only when asked for; the store takes `rows_for(page_id)`."""
+    """A page's links as a reader process sends them: the JSON of their `links` rows
+    and the distinct targets to follow, two strings and a list of strings, which
+    unpickle without a Python call per link (a NamedTuple each costs one).
 
-    __slots__ = ("hrefs", "nofollow", "reasons", "texts", "urls")
+    The store splices the page's id into the JSON (`rows_json`) instead of
+    encoding the rows again; `Link`s are decoded only when something iterates.
+    """
+
+    __slots__ = ("_links", "count", "json", "targets")
 
     def __init__(self, links: Sequence[Link]) -> None:
-        columns = list(zip(*links, strict=True)) if links else [(), (), (), (), ()]
-        self.urls, self.hrefs, self.texts, self.reasons, self.nofollow = map(list, columns)
+        # Each row is [placeholder, url, href, text, reason, nofollow]; the store's SQL
+        # reads the first four. json escapes U+0000, and a '"' inside a string is
+        # escaped too, so '["\u0000",' can only be the start of a row.
+        self.json = json.dumps([[_NUL, *link] for link in links], ensure_ascii=False)
+        self.targets = list(dict.fromkeys([link.url or link.href for link in links]))
+        self.count = len(links)
+        self._links: list[Link] | None = None
+
+    def __getstate__(self) -> tuple[str, list[str], int]:
+        return self.json, self.targets, self.count
+
+    def __setstate__(self, state: tuple[str, list[str], int]) -> None:
+        self.json, self.targets, self.count = state
+        self._links = None
+
+    def rows_json(self, page_id: int) -> str:
+        """The `links` rows of page `page_id` as JSON arrays, without the brackets."""
+        return self.json[1:-1].replace(_ROW_START, f"[{int(page_id)},")
+
+    def _decoded(self) -> list[Link]:
+        if self._links is None:
+            self._links = [Link(*row[1:]) for row in json.loads(self.json)]
+        return self._links
 
     def __len__(self) -> int:
-        return len(self.urls)
+        return self.count
 
     def __getitem__(self, index: Any) -> Any:
-        rows = list(zip(self.urls, self.hrefs, self.texts, self.reasons, self.nofollow,
-                        strict=True))[index]
-        return [Link._make(row) for row in rows] if isinstance(index, slice) else Link._make(rows)
+        return self._decoded()[index]
 
     def __iter__(self) -> Iterator[Link]:
-        return map(Link._make, zip(self.urls, self.hrefs, self.texts, self.reasons,
-                                   self.nofollow, strict=True))
+        return iter(self._decoded())
 
-    def rows_for(self, page_id: int) -> list[tuple[Any, ...]]:
-        """(page_id, url, href, text) for each link, built in C."""
-        return list(zip(repeat(page_id), self.urls, self.hrefs, self.texts))
 
-    def targets(self) -> dict[str, None]:
-        """Each link's URL (its href when not crawlable), distinct, in page order."""
-        return dict.fromkeys([url or href for url, href in zip(self.urls, self.hrefs,
-                                                                 strict=True)])
-
+_NUL = "\x00"
+_ROW_START = '["\\u0000",'
 
 _engines = threading.local()
 
