@@ -69,10 +69,10 @@ class _Reader:
             log.exception("a page reader process answered nonsense; ending it")
             self.kill()
         finally:
-            code = await _exit_code(self.proc)
-            self._fail_all(ReaderDied(f"the page reader process (pid {self.proc.pid}) "
-                                      f"ended with exit code {code}"))
+            # At once, not after its exit status: meanwhile pages would still be sent to it.
+            self._fail_all(ReaderDied(f"the page reader process (pid {self.proc.pid}) ended"))
             on_exit(self)
+            await _exit_code(self.proc)  # reaped before this task ends
 
     def _fail_all(self, exc: Exception) -> None:
         self.dead = True
@@ -83,6 +83,8 @@ class _Reader:
 
     async def read(self, page_id: int, body: bytes, url: str, encoding: str) -> Any:
         assert self.proc.stdin is not None
+        if self.dead:
+            raise ReaderDied(f"the page reader process (pid {self.proc.pid}) ended")
         future = asyncio.get_running_loop().create_future()
         self.pending[page_id] = future
         try:
