@@ -13,6 +13,10 @@ ratios. Standard library only, so the project venv's Python runs it::
     .venv/bin/python benchmarks/throughput.py --bare --json out.json
     .venv/bin/python benchmarks/throughput.py --baseline main --only ours baseline
 
+``--only ours ours-inline bare`` measures the reader processes: ``ours-inline``
+is ours with every page read on the event loop (``fetch.parse_processes=0``);
+loop-ms/page is each crawler's main-thread CPU per page.
+
 ``--baseline REF`` also runs the crawler as it was at git REF (a worktree in
 /tmp, run by this same Python), so a change is measured against its parent in
 one run, alternating, on the same site.
