@@ -3,8 +3,10 @@
 Documentation sites serve 2-3 MB pages. This builds a 3 MB page, then runs the
 crawler's own per-page work on it (parse_page: the tree and every link; then
 visible_text) while a ticker task measures how late the event loop wakes it
-(the loop lag), once inline on the loop and once through asyncio.to_thread
-as the engine does for pages above fetch.parse_in_thread_above.
+(the loop lag): inline on the loop, through asyncio.to_thread (as the engine
+does for pages above fetch.parse_in_thread_above when it reads on the loop),
+and in a reader process (fetch.parse_processes: the loop only sends the body
+and unpickles the answer, which also has the metadata).
 
     .venv/bin/python benchmarks/loop_lag.py
 """
@@ -15,7 +17,9 @@ import asyncio
 import statistics
 import time
 
+from crawler.engine.readers import ReaderPool
 from crawler.html.parser import parse_page, visible_text
+from crawler.html.reading import ReadOptions
 
 TICK = 0.005  # the ticker asks to wake every 5 ms
 
@@ -53,14 +57,16 @@ async def ticker(lags: list[float], stop: asyncio.Event) -> None:
         lags.append(time.perf_counter() - asked - TICK)
 
 
-async def measure(body: bytes, *, in_thread: bool) -> tuple[float, float, float]:
+async def measure(body: bytes, where: str, pool: ReaderPool) -> tuple[float, float, float]:
     lags: list[float] = []
     stop = asyncio.Event()
     task = asyncio.create_task(ticker(lags, stop))
     await asyncio.sleep(0.05)
     started = time.perf_counter()
-    if in_thread:
+    if where == "in a thread":
         await asyncio.to_thread(work, body)
+    elif where == "in a reader":
+        await pool.read(body, "https://docs.example.org/ref/index.html", "utf-8")
     else:
         work(body)
     took = time.perf_counter() - started
@@ -73,11 +79,15 @@ async def measure(body: bytes, *, in_thread: bool) -> tuple[float, float, float]
 async def main() -> None:
     body = huge_page()
     print(f"page: {len(body) / 1e6:.1f} MB")
-    for in_thread in (False, True, False, True):
-        took, worst, median = await measure(body, in_thread=in_thread)
-        where = "in a thread" if in_thread else "on the loop"
-        print(f"{where:12s} work {took * 1000:6.0f} ms   max loop lag {worst * 1000:6.1f} ms"
-              f"   median lag {median * 1000:5.2f} ms")
+    pool = ReaderPool(ReadOptions(), 1)
+    await pool.start()
+    try:
+        for where in ("on the loop", "in a thread", "in a reader") * 2:
+            took, worst, median = await measure(body, where, pool)
+            print(f"{where:12s} work {took * 1000:6.0f} ms   max loop lag "
+                  f"{worst * 1000:6.1f} ms   median lag {median * 1000:5.2f} ms")
+    finally:
+        await pool.close()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ ratios. Standard library only, so the project venv's Python runs it::
     .venv/bin/python benchmarks/throughput.py --bare --json out.json
     .venv/bin/python benchmarks/throughput.py --baseline main --only ours baseline
 
+``--only ours ours-inline bare`` measures the reader processes: ``ours-inline``
+is ours with every page read on the event loop (``fetch.parse_processes=0``);
+loop-ms/page is each crawler's main-thread CPU per page.
+
 ``--baseline REF`` also runs the crawler as it was at git REF (a worktree in
 /tmp, run by this same Python), so a change is measured against its parent in
 one run, alternating, on the same site.
@@ -49,7 +53,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
 SCRAPY_VENV = Path("/tmp/crawler-bench-scrapy-venv")
 DEFAULT_PORT = 8765
-CRAWLERS = ("ours", "ours-memory", "baseline", "scrapy", "bare")
+CRAWLERS = ("ours", "ours-memory", "ours-inline", "baseline", "scrapy", "bare")
 
 OUR_CONFIG = """\
 name: bench
@@ -151,6 +155,7 @@ class Measurement:
     timed_out: bool
     server_cpu_s: float
     other_cpu_s: float
+    loop_cpu_s: float = 0.0  # the main thread's (the event loop's) share of cpu_s
 
 
 def machine_busy_seconds() -> float:
@@ -161,6 +166,39 @@ def machine_busy_seconds() -> float:
         return 0.0
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int, tid: int) -> float | None:
+    """CPU seconds (user + system) one thread of a process used so far (None: gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class LoopSampler(threading.Thread):
+    """Samples the CPU time of a process's main thread (its event loop) until it ends.
+
+    The main thread is the crawl's limit; its CPU per page says how fast the
+    crawl could go with a core to itself, whatever else the machine runs.
+    The last sample is at most `every` seconds before the process ended.
+    """
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.seconds = 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            value = thread_cpu_seconds(self.pid, self.pid)
+            if value is None:
+                return
+            self.seconds = value
+            self.done.wait(self.every)
 
 
 def measure(cmd: list[str], log_path: Path, timeout: float,
@@ -185,10 +223,13 @@ def measure(cmd: list[str], log_path: Path, timeout: float,
 
         timer = threading.Timer(timeout, kill)
         timer.start()
+        loop = LoopSampler(proc.pid)
+        loop.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
+            loop.done.set()
         wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = usage.ru_utime + usage.ru_stime
@@ -196,7 +237,8 @@ def measure(cmd: list[str], log_path: Path, timeout: float,
     busy = machine_busy_seconds() - busy_before
     return Measurement(wall_s=wall, cpu_s=cpu, maxrss_mb=usage.ru_maxrss / 1024,
                        exit_code=proc.returncode, timed_out=timed_out.is_set(),
-                       server_cpu_s=server, other_cpu_s=max(0.0, busy - cpu - server))
+                       server_cpu_s=server, other_cpu_s=max(0.0, busy - cpu - server),
+                       loop_cpu_s=loop.seconds)
 
 
 # ---------------------------------------------------------------- checking
@@ -320,6 +362,7 @@ class RunResult:
     exit_code: int
     pages_per_s: float
     cpu_ms_per_page: float
+    loop_ms_per_page: float
     nginx_cpu_pct: float
     other_cpu_pct: float
     requests: int
@@ -353,7 +396,8 @@ def run_crawler(crawler: Crawler, run: int, server: nginx.NginxServer, pages: in
     if not keep_db:
         remove_db(db)
     return RunResult(crawler.name, run, pages, m.wall_s, m.cpu_s, m.maxrss_mb, m.exit_code,
-                     pages / m.wall_s, m.cpu_s * 1000 / pages, 100 * m.server_cpu_s / m.wall_s,
+                     pages / m.wall_s, m.cpu_s * 1000 / pages, m.loop_cpu_s * 1000 / pages,
+                     100 * m.server_cpu_s / m.wall_s,
                      100 * m.other_cpu_s / m.wall_s, fetches.requests, problems, str(log))
 
 
@@ -369,7 +413,8 @@ def remove_db(db: Path) -> None:
 def print_run(r: RunResult) -> None:
     """One table row, and the problems loudly."""
     status = "ok" if r.ok else "FAIL"
-    print(f"{r.run:>3}  {r.crawler:<8} {r.pages_per_s:>9.1f} {r.cpu_ms_per_page:>11.2f} "
+    print(f"{r.run:>3}  {r.crawler:<11} {r.pages_per_s:>9.1f} {r.cpu_ms_per_page:>11.2f} "
+          f"{r.loop_ms_per_page:>11.2f} "
           f"{r.maxrss_mb:>11.1f} {r.wall_s:>8.1f} {r.nginx_cpu_pct:>6.0f} {r.other_cpu_pct:>6.0f} "
           f"{r.requests:>9}  "
           f"{status}", flush=True)
@@ -379,7 +424,7 @@ def print_run(r: RunResult) -> None:
 
 def print_header() -> None:
     """The table's header."""
-    print(f"{'run':>3}  {'crawler':<8} {'pages/s':>9} {'CPU-ms/page':>11} "
+    print(f"{'run':>3}  {'crawler':<11} {'pages/s':>9} {'CPU-ms/page':>11} {'loop-ms/page':>11} "
           f"{'peak RSS MB':>11} {'wall s':>8} {'nginx%':>6} {'other%':>6} {'requests':>9}  check")
 
 
@@ -392,6 +437,7 @@ def summarize(results: list[RunResult]) -> dict[str, dict[str, float]]:
             summary[name] = {
                 "pages_per_s": statistics.median(r.pages_per_s for r in runs),
                 "cpu_ms_per_page": statistics.median(r.cpu_ms_per_page for r in runs),
+                "loop_ms_per_page": statistics.median(r.loop_ms_per_page for r in runs),
                 "maxrss_mb": statistics.median(r.maxrss_mb for r in runs),
                 "runs": len(runs),
             }
@@ -402,13 +448,20 @@ def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
     """Ours against Scrapy (and the bare loop, when it ran)."""
     out: dict[str, float] = {}
     ours = summary.get("ours")
-    for other in ("ours-memory", "baseline", "scrapy", "bare"):
+    for other in ("ours-memory", "ours-inline", "baseline", "scrapy", "bare"):
         theirs = summary.get(other)
         if ours and theirs:
             out[f"ours/{other} pages_per_s"] = ours["pages_per_s"] / theirs["pages_per_s"]
             out[f"{other}/ours cpu_ms_per_page"] = (theirs["cpu_ms_per_page"]
                                                     / ours["cpu_ms_per_page"])
             out[f"ours/{other} maxrss"] = ours["maxrss_mb"] / theirs["maxrss_mb"]
+            out[f"{other}/ours loop_ms_per_page"] = (theirs["loop_ms_per_page"]
+                                                     / ours["loop_ms_per_page"])
+    bare = summary.get("bare")
+    for name in ("ours-inline", "baseline", "scrapy"):  # each against the ceiling, same run
+        theirs = summary.get(name)
+        if bare and theirs:
+            out[f"{name}/bare pages_per_s"] = theirs["pages_per_s"] / bare["pages_per_s"]
     return out
 
 
@@ -426,7 +479,7 @@ def print_summary(summary: dict[str, dict[str, float]], rat: dict[str, float]) -
     print("\nmedians (correct runs only)")
     for name, s in summary.items():
         print(f"     {name:<11} {s['pages_per_s']:>9.1f} {s['cpu_ms_per_page']:>11.2f} "
-              f"{s['maxrss_mb']:>11.1f}   ({s['runs']} runs)")
+              f"{s['loop_ms_per_page']:>11.2f} {s['maxrss_mb']:>11.1f}   ({s['runs']} runs)")
     if rat:
         print("\nratios (higher is better for ours, except RSS)")
         for key, value in rat.items():
@@ -480,6 +533,9 @@ def build_crawlers(names: list[str], start_url: str, args: argparse.Namespace,
             info["baseline"] = args.baseline
             command = baseline_command(args.baseline, write_our_config(start_url))
             crawlers.append(Crawler("baseline", command, True))
+        elif name == "ours-inline":  # every page read on the loop, no reader process
+            command = our_command(write_our_config(start_url), "-s", "fetch.parse_processes=0")
+            crawlers.append(Crawler("ours-inline", command, True))
         elif name == "ours-memory":
             command = our_command(write_our_config(start_url), "-s", "frontier=memory")
             crawlers.append(Crawler("ours-memory", command, True))

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from crawler.config import CrawlConfig
 from crawler.errors import SpiderLoadError
-from crawler.html.parser import extract_item, rules_for
+from crawler.html.parser import LinkColumns, extract_item, rules_for
 from crawler.models import Item, Request, Response
 
 
@@ -82,6 +82,12 @@ class ConfigSpider(Spider):
 
     def parse(self, response: Response) -> Any:
         assert self.config is not None
+        page = response.parsed_page
+        if page is not None and page.extracted is not None:  # a reader process applied them
+            for kind, data in page.extracted:
+                yield Item(kind or self.name, data)
+            yield from super().parse(response)
+            return
         rules = self.config.extract if response.is_html else ()  # only HTML is parsed
         for rule in rules_for(response.url, rules):
             yield Item(rule.type or self.name, extract_item(response.tree, rule))
@@ -97,6 +103,8 @@ def follow_all(response: Response) -> Iterable[str]:
     page = response.parsed_page
     if page is None:
         return ()
+    if isinstance(page.links, LinkColumns):
+        return page.links.targets
     return dict.fromkeys(link.url or link.href for link in page.links)
 
 

@@ -187,3 +187,18 @@ async def test_a_recrawl_of_an_old_form_crawl_puts_its_urls_in_the_new_form(
     assert [r["url"] for r in rows(out_db, "SELECT url FROM frontier WHERE crawl_id = 2 "
                                            "ORDER BY url")] == [server.url("/"),
                                                                 server.url("/v?a=1&b=1")]
+
+
+async def test_reader_processes_make_links_in_the_crawls_form(site_server, out_db) -> None:
+    server = site_server({
+        "/": html_page("home", links=["/view?id=7&cat=3&utm_source=feed", "/list"]),
+        "/list": html_page("list", links=["/view?cat=3&id=7"]),
+        "/view?cat=3&id=7": html_page("view 7"),
+    })
+    config = make_config([server.url("/")], fetch={"parse_processes": 1},
+                         urls={"drop_params": True})
+
+    await Crawler(config=config, output=out_db).run()
+
+    assert sorted(server.paths) == ["/", "/list", "/view?cat=3&id=7"]
+    assert scalar(out_db, "SELECT count(DISTINCT url) FROM links WHERE url LIKE '%view%'") == 1

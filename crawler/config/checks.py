@@ -134,6 +134,11 @@ def optional(check: Validator) -> Validator:
     return lambda doc, path, value: None if value is None else check(doc, path, value)
 
 
+def auto_or(check: Validator) -> Validator:
+    """`check`, but `auto` (or null) is allowed and means "decided at run time"."""
+    return lambda doc, path, value: None if value in (None, "auto") else check(doc, path, value)
+
+
 def integer(minimum: int) -> Validator:
     def check(doc: Doc, path: KeyPath, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):

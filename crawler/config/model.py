@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from crawler.config import secrets
 from crawler.config.checks import (
+    auto_or,
     boolean,
     choice,
     domain,
@@ -254,6 +255,11 @@ class FetchConfig:
                             "value from the environment; see `hosts` for credentials)")
     parse_in_thread_above: int = key(
         256 * 1024, size(0), "pages larger than this are parsed in a thread", shown="`256KB`")
+    parse_processes: int | None = key(
+        None, auto_or(integer(0)),
+        "processes that parse and read HTML (links, text, metadata, Markdown) beside the "
+        "event loop; `0`: all on the loop. Default: one less than the CPUs, at most 2, "
+        "started once the crawl has read 50 pages", shown="auto")
     retries: int = key(
         2, integer(0),
         "retries after the first attempt, for connection errors, timeouts and `retry_statuses`")

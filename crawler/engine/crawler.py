@@ -22,6 +22,7 @@ from crawler.config import CrawlConfig
 from crawler.engine.live import Progress
 from crawler.engine.outcome import Failure, Outcome
 from crawler.engine.pipeline import Pipeline
+from crawler.engine.readers import ReaderPool, pool_for
 from crawler.engine.scheduler import Scheduler
 from crawler.engine.session import (
     Session,
@@ -100,6 +101,8 @@ class Crawler:
         self._settler: Settler | None = None
         self._pipeline: Pipeline | None = None
         self._sitemaps: Sitemaps | None = None
+        # Processes reading pages beside the loop (fetch.parse_processes), in run().
+        self.readers: ReaderPool | None = None
 
     def stop(self, reason: str = "interrupted") -> None:
         """Ask for a graceful stop: no new dispatches, in-flight requests finish, data flushed."""
@@ -139,8 +142,11 @@ class Crawler:
         session = await open_crawl(store, self.config, self.output, durable=self._durable)
         self.stats.crawl_id = session.crawl_id
         await self.fetcher.open()
+        self.readers = pool_for(self.config, self.spider, session.form)
         try:
             await keep_cookies(store, session.crawl_id, self.fetcher, self.config)
+            if self.readers is not None and not self.readers.start_after:
+                await self.readers.start()
             self._wire(store, session)
             await self._start(store, session)
             await self._crawl()
@@ -148,8 +154,12 @@ class Crawler:
             self.stats.status = "failed"
             raise
         finally:
-            await self._finish(store)
-            await self.fetcher.close()
+            try:
+                await self._finish(store)
+            finally:
+                if self.readers is not None:
+                    await self.readers.close()
+                await self.fetcher.close()
 
     def _proxy_failed(self, request: Request, message: str) -> None:
         """A proxy failed on `request` (which goes on through another): an errors row."""
@@ -186,7 +196,7 @@ class Crawler:
         self._pipeline = Pipeline(config, self.fetcher, self.spider, sitemaps=self._sitemaps,
                                   retries=self._retries, hooks=hooks,
                                   observe=scheduler.observe, recrawling=session.recrawling,
-                                  form=session.form)
+                                  form=session.form, readers=self.readers)
         hooks.on_failure = self._settler.hook_failed
         if self._stop_reason is not None:  # stop() came before run()
             scheduler.stop(self._stop_reason)

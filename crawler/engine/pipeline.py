@@ -26,13 +26,15 @@ from crawler.engine import outcome as outcomes
 from crawler.engine import redirects
 from crawler.engine.callbacks import Yielded, call_back, split_follow
 from crawler.engine.outcome import Failure, Outcome
+from crawler.engine.readers import ReaderDied, ReaderPool
 from crawler.engine.rows import page_row
 from crawler.errors import FetchError, RedirectError
 from crawler.fetch.base import Fetcher, FetchOptions
 from crawler.hooks import Hooks
 from crawler.html import content
 from crawler.html.document import Document, read_document
-from crawler.html.parser import parse_page
+from crawler.html.parser import ParsedPage, parse_page
+from crawler.html.reading import PageReading
 from crawler.models import SITEMAP, Item, Request, Response
 from crawler.politeness.directives import directives_for
 from crawler.politeness.retries import RetryPolicy, retry_after
@@ -51,7 +53,8 @@ class Pipeline:
 
     def __init__(self, config: CrawlConfig, fetcher: Fetcher, spider: Spider, *,
                  sitemaps: Sitemaps, retries: RetryPolicy, hooks: Hooks, observe: Observe,
-                 recrawling: bool = False, form: Canonicalizer = DEFAULT_FORM) -> None:
+                 recrawling: bool = False, form: Canonicalizer = DEFAULT_FORM,
+                 readers: ReaderPool | None = None) -> None:
         self.config = config
         self.form = form  # the crawl's canonical URL form: links are made in it
         self.fetcher = fetcher
@@ -61,6 +64,7 @@ class Pipeline:
         self.hooks = hooks
         self.observe = observe
         self.recrawling = recrawling
+        self.readers = readers
         self._agent = robots_agent(config)
         self._options = FetchOptions(max_body_size=config.fetch.max_body_size,
                                      want_body=self._wants_body)
@@ -127,12 +131,16 @@ class Pipeline:
         return skipped
 
     async def _page(self, request: Request, response: Response, fetched_at: float) -> Outcome:
-        parse_failure = await self._parse(response)
+        parse_failure, reading = await self._parse(response)
         robots = directives_for(response, self._agent, self.config.politeness)
         calls_back = ((response.status < 400 or self.spider.handle_http_errors)
                       and response.status != 304)  # 304: no body to read
         yielded = await call_back(self.spider, response) if calls_back else Yielded()
-        doc = await self._document(response, indexable=not robots.noindex)
+        if reading is not None:  # read by a reader process: a noindex page keeps its items
+            doc = reading.document if not robots.noindex else Document(
+                items=reading.document.items)
+        else:
+            doc = await self._document(response, indexable=not robots.noindex)
         if calls_back:  # schema.org items come from the pages a callback reads
             yielded.items.extend(Item(name, data) for name, data in doc.items)
         body = None if robots.noindex else content.stored_body(
@@ -143,7 +151,8 @@ class Pipeline:
             errors.append(_http_failure(request, response))
         follow, kept_back = split_follow(response, yielded, robots,
                                          rel_nofollow=self.config.politeness.rel_nofollow)
-        row = self._row(response, fetched_at, doc=doc, body=body, noindex=robots.noindex)
+        row = self._row(response, fetched_at, doc=doc, body=body, noindex=robots.noindex,
+                        body_hash=reading.content_hash if reading else None)
         return Outcome("done", page=row, counts=True, noindex=robots.noindex, errors=errors,
                        items=yielded.items, follow=follow, unfollowed=kept_back,
                        response=response)
@@ -156,17 +165,48 @@ class Pipeline:
             response.content_type, self.config.store.non_html)
 
     def _row(self, response: Response, fetched_at: float, *, doc: Document | None = None,
-             body: bytes | None = None, noindex: bool = False) -> PageRecord:
+             body: bytes | None = None, noindex: bool = False,
+             body_hash: str | None = None) -> PageRecord:
         return page_row(response, fetched_at, self.config.store, doc=doc, body=body,
-                        noindex=noindex, recrawling=self.recrawling)
+                        noindex=noindex, recrawling=self.recrawling, body_hash=body_hash)
 
     def _big(self, response: Response) -> bool:
         return len(response.body) > self.config.fetch.parse_in_thread_above
 
-    async def _parse(self, response: Response) -> Failure | None:
-        """Parse HTML (in a thread when huge, so the loop keeps serving other fetches)."""
+    async def _parse(self, response: Response) -> tuple[Failure | None, PageReading | None]:
+        """Parse HTML: in a reader process when there are some, else here (in a thread
+        when huge, so the loop keeps serving other fetches)."""
         if not response.is_html or not response.body or self._parsed_in_form(response):
-            return None  # (a fetcher that rendered it may have parsed it already)
+            return None, None  # (a fetcher that rendered it may have parsed it already)
+        if self.readers is not None and self.readers.take():
+            return await self._read_elsewhere(response)
+        return await self._parse_here(response), None
+
+    async def _read_elsewhere(self, response: Response
+                              ) -> tuple[Failure | None, PageReading | None]:
+        """The page read by a reader process; a page whose reader died is tried once
+        more, then recorded as a parse error (it may be what kills the parser)."""
+        assert self.readers is not None
+        args = (response.body, response.url, response.encoding)
+        try:
+            answer = await self.readers.read(*args)
+        except ReaderDied:
+            try:
+                answer = await self.readers.read(*args)
+            except ReaderDied as exc:
+                return Failure("parse", f"{exc} (the page was tried twice)"), None
+        if not isinstance(answer, PageReading):
+            kind, message, trace = answer
+            if kind == "parse":
+                return Failure("parse", message, traceback=trace), None
+            raise RuntimeError(f"reading the page failed: {message}\n{trace}")
+        response.parsed = ParsedPage(None, answer.title, answer.links,
+                                     source=(response.body, response.encoding),
+                                     meta=answer.robots_meta, extracted=answer.extracted,
+                                     form=self.form)
+        return None, answer
+
+    async def _parse_here(self, response: Response) -> Failure | None:
         try:
             args = (response.body, response.url, response.encoding, self.form)
             if self._big(response):

@@ -11,12 +11,14 @@ from crawler.store.records import PageRecord, headers_json, iso_time
 
 def page_row(response: Response, fetched_at: float, store: StoreConfig, *,
              doc: Document | None = None, body: bytes | None = None,
-             noindex: bool = False, recrawling: bool = False) -> PageRecord:
-    """The page row; a noindex page keeps no title or body (nor text: see the pipeline)."""
+             noindex: bool = False, recrawling: bool = False,
+             body_hash: str | None = None) -> PageRecord:
+    """The page row; a noindex page keeps no title or body (nor text: see the pipeline).
+    `body_hash`: the body's content hash when a reader process took it already."""
     page, request = response.parsed_page, response.request
     doc = doc or Document()
     links = page.links if page and store.links else ()
-    body_hash, change = _version(response, recrawling)
+    body_hash, change = _version(response, recrawling, body_hash)
     return PageRecord(
         url=request.url, final_url=response.url, status=response.status,
         depth=request.depth, headers=headers_json(response.headers.items()),
@@ -35,13 +37,14 @@ def page_row(response: Response, fetched_at: float, store: StoreConfig, *,
     )
 
 
-def _version(response: Response, recrawling: bool) -> tuple[str | None, str | None]:
+def _version(response: Response, recrawling: bool,
+             known: str | None) -> tuple[str | None, str | None]:
     """(content_hash, and in a recrawl whether the page changed since the last crawl)."""
     last = response.request.last_hash
     if response.status == 304:
         body_hash = last
     else:  # no hash for a body that was not read (a 3xx hop, metadata only, too large)
-        body_hash = recrawl.content_hash(response.body) if response.body else None
+        body_hash = known or (recrawl.content_hash(response.body) if response.body else None)
     change = None
     if recrawling and (body_hash is not None or response.status == 304):
         change = recrawl.change(response.status, body_hash or "", last)

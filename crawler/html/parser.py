@@ -10,10 +10,10 @@ callback may want them (JSON-LD in a script, links in a nav).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser, LexborNode
@@ -42,6 +42,55 @@ class Link(NamedTuple):
     reason: str | None = None  # why url is None: 'scheme' or 'invalid_url'
     nofollow: bool = False
 
+
+class LinkColumns(Sequence[Link]):
+    """A page's links as a reader process sends them: the JSON of their `links` rows
+    and the distinct targets to follow, two strings and a list of strings, which
+    unpickle without a Python call per link (a NamedTuple each costs one).
+
+    The store splices the page's id into the JSON (`rows_json`) instead of
+    encoding the rows again; `Link`s are decoded only when something iterates.
+    """
+
+    __slots__ = ("_links", "count", "json", "targets")
+
+    def __init__(self, links: Sequence[Link]) -> None:
+        # Each row is [placeholder, url, href, text, reason, nofollow]; the store's SQL
+        # reads the first four. json escapes U+0000, and a '"' inside a string is
+        # escaped too, so '["\u0000",' can only be the start of a row.
+        self.json = json.dumps([[_NUL, *link] for link in links], ensure_ascii=False)
+        self.targets = list(dict.fromkeys([link.url or link.href for link in links]))
+        self.count = len(links)
+        self._links: list[Link] | None = None
+
+    def __getstate__(self) -> tuple[str, list[str], int]:
+        return self.json, self.targets, self.count
+
+    def __setstate__(self, state: tuple[str, list[str], int]) -> None:
+        self.json, self.targets, self.count = state
+        self._links = None
+
+    def rows_json(self, page_id: int) -> str:
+        """The `links` rows of page `page_id` as JSON arrays, without the brackets."""
+        return self.json[1:-1].replace(_ROW_START, f"[{int(page_id)},")
+
+    def _decoded(self) -> list[Link]:
+        if self._links is None:
+            self._links = [Link(*row[1:]) for row in json.loads(self.json)]
+        return self._links
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._decoded()[index]
+
+    def __iter__(self) -> Iterator[Link]:
+        return iter(self._decoded())
+
+
+_NUL = "\x00"
+_ROW_START = '["\\u0000",'
 
 _engines = threading.local()
 
@@ -72,12 +121,46 @@ def _engine() -> LexborCSSSelector:
     return engine
 
 
-@dataclass(slots=True)
 class ParsedPage:
-    tree: LexborHTMLParser
-    title: str | None
-    links: list[Link]
-    form: urls.Canonicalizer = urls.DEFAULT_FORM  # the canonical form of the links' URLs
+    """A page's title and links, and its tree.
+
+    A page read in a reader process (`crawler.html.reading`) comes back without
+    a tree, with its robots `<meta>` pairs and extraction rules' items instead;
+    its tree is parsed here only if something asks for it (a callback's
+    `response.css`).
+    """
+
+    __slots__ = ("_source", "_tree", "extracted", "form", "links", "meta", "title")
+
+    def __init__(self, tree: LexborHTMLParser | None, title: str | None,
+                 links: Sequence[Link],
+                 *, source: tuple[bytes, str] | None = None,
+                 meta: list[tuple[str, str]] | None = None,
+                 extracted: list[tuple[str | None, dict[str, Any]]] | None = None,
+                 form: urls.Canonicalizer = urls.DEFAULT_FORM) -> None:
+        self._tree = tree
+        self._source = source  # (body, encoding) to parse when tree is None
+        self.title = title
+        self.links = links
+        self.meta = meta  # robots <meta> pairs, when read elsewhere
+        self.extracted = extracted  # extraction rules' items, when read elsewhere
+        self.form = form  # the canonical form of the links' URLs
+
+    @property
+    def tree(self) -> LexborHTMLParser:
+        if self._tree is None:
+            assert self._source is not None
+            self._tree = LexborHTMLParser(_decode(*self._source))
+        return self._tree
+
+    @property
+    def has_tree(self) -> bool:
+        """Whether the tree exists (parsed here) rather than waiting to be parsed."""
+        return self._tree is not None
+
+    def robots_meta(self) -> list[tuple[str, str]]:
+        """(name, content) of the head's `<meta name content>` elements."""
+        return self.meta if self.meta is not None else robots_meta(self.tree)
 
 
 def parse_page(body: bytes, url: str, encoding: str = "utf-8",

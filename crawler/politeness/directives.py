@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from crawler import urls
 from crawler.config import PolitenessConfig
-from crawler.html.parser import ParsedPage, robots_meta
+from crawler.html.parser import ParsedPage
 from crawler.models import Response
 
 
@@ -81,7 +81,7 @@ def directives_for(response: Response, agent: str,
         return NO_DIRECTIVES
     page = response.parsed_page
     found = page_directives(agent, headers=response.headers.getall("X-Robots-Tag", ()),
-                            meta=robots_meta(page.tree) if page is not None else ())
+                            meta=page.robots_meta() if page is not None else ())
     return PageDirectives(noindex=found.noindex and obey_noindex,
                           nofollow=found.nofollow and obey_nofollow)
 

@@ -151,9 +151,13 @@ class _Batch:
             # JSON now rather than tuples until the flush: a page's ~50 links
             # cost ~8 KB as text against ~23 KB as Python objects, and a
             # batch holds hundreds of pages (measured: -12 MB peak RSS).
-            rows = json.dumps([(page_id, link[0], link[1], link[2]) for link in page.links],
-                              ensure_ascii=False)
-            self.links.append(rows[1:-1])  # the rows, without the brackets
+            rows_json = getattr(page.links, "rows_json", None)  # html.parser.LinkColumns
+            if rows_json is not None:  # encoded by a reader process already
+                self.links.append(rows_json(page_id))
+            else:
+                rows = json.dumps([(page_id, link[0], link[1], link[2]) for link in page.links],
+                                  ensure_ascii=False)
+                self.links.append(rows[1:-1])  # the rows, without the brackets
         self.bytes += len(page.body or b"") + len(page.text or "")
 
     def _item(self, item: ItemRecord, crawl_id: int | None) -> None:
