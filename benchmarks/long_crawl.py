@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def crawl(cmd: list[str], log_path: Path, timeout: float) -> dict[str, object]:
                                 start_new_session=True)
         sampler = Sampler(proc.pid)
         sampler.start()
-        timer = threading.Timer(timeout, proc.kill)
+        timer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
         timer.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
@@ -140,7 +141,7 @@ def windows(db: Path, size: int, samples: list[tuple[float, float, float, float]
         seconds = max(last - first, 1e-3)
         (u0, k0), (u1, k1) = cpu_at(samples, first - epoch), cpu_at(samples, last - epoch)
         out.append({"pages": start + size, "pages_per_s": (size - 1) / seconds,
-                    "at_s": last - stamps[0], "user_ms_per_page": (u1 - u0) * 1000 / size,
+                    "at_s": last - epoch, "user_ms_per_page": (u1 - u0) * 1000 / size,
                     "kernel_ms_per_page": (k1 - k0) * 1000 / size})
     return out
 
@@ -201,23 +202,33 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 r = json.load(open(sys.argv[1]))
-fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
-xs = [w["pages"] / 1000 for w in r["curve"]]
-ax.plot(xs, [w["pages_per_s"] for w in r["curve"]], marker="o", label="pages/s")
-for other in r.get("compare", []):
-    ax.plot([w["pages"] / 1000 for w in other["curve"]],
-            [w["pages_per_s"] for w in other["curve"]], marker=".", ls="--", label=other["label"])
-ax.set_xlabel("pages crawled (thousands)"); ax.set_ylabel("pages/s per window")
-ax.set_ylim(bottom=0); ax.grid(alpha=.3)
-ax2 = ax.twinx()
-s = r["run"]["samples"]; wall = s[-1][0] if s else 1
-pages = r["curve"][-1]["pages"] if r["curve"] else 1
-ax2.plot([t / wall * pages / 1000 for t, *_ in s], [m for _, m, *_ in s], color="grey", lw=.8,
-         label="RSS MB (by time)")
-ax2.set_ylabel("RSS MB"); ax2.set_ylim(0, max(160, max((m for _, m, *_ in s), default=0) * 1.1))
-h1, l1 = ax.get_legend_handles_labels(); h2, l2 = ax2.get_legend_handles_labels()
+c = r["curve"]
+fig, (ax, low) = plt.subplots(2, 1, figsize=(7, 4.6), dpi=100, sharex=True,
+                              gridspec_kw={"height_ratios": [3, 2]})
+xs = [w["pages"] / 1000 for w in c]
+ax.plot(xs, [w["pages_per_s"] for w in c], marker="o", label="pages/s")
+ax.set_ylabel("pages/s per window"); ax.set_ylim(bottom=0); ax.grid(alpha=.3)
+cpu = ax.twinx()
+cpu.plot(xs, [w["user_ms_per_page"] + w["kernel_ms_per_page"] for w in c], marker="s",
+         color="tab:red", label="CPU ms per page (user + kernel)")
+cpu.plot(xs, [w["kernel_ms_per_page"] for w in c], marker=".", color="tab:orange",
+         label="of which kernel")
+cpu.set_ylabel("CPU ms per page"); cpu.set_ylim(bottom=0)
+h1, l1 = ax.get_legend_handles_labels(); h2, l2 = cpu.get_legend_handles_labels()
 ax.legend(h1 + h2, l1 + l2, loc="lower left", fontsize=8)
 ax.set_title(r.get("title", "long crawl"), fontsize=9)
+# RSS samples placed on the page axis through the windows' times (linear between them)
+s = r["run"]["samples"]
+knots = [(0.0, 0.0)] + [(w["at_s"], w["pages"] / 1000) for w in c]
+def pages_at(t):
+    for (t0, p0), (t1, p1) in zip(knots, knots[1:]):
+        if t <= t1:
+            return p0 + (p1 - p0) * (t - t0) / max(t1 - t0, 1e-9)
+    return knots[-1][1]
+low.plot([pages_at(t) for t, *_ in s], [m for _, m, *_ in s], color="grey", lw=.8)
+low.axhline(150, color="tab:red", ls=":", lw=.8)
+low.set_ylabel("RSS MB"); low.set_ylim(0, 160); low.grid(alpha=.3)
+low.set_xlabel("pages crawled (thousands)")
 fig.tight_layout(); fig.savefig(sys.argv[2])
 """
 
@@ -240,7 +251,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pages", type=int, default=100_000, help="pages to crawl (default 100000)")
     p.add_argument("--window", type=int, help="pages per window (default pages/10)")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds before the crawl is killed")
+    p.add_argument("--timeout", type=float, default=3600,
+                   help="seconds before the crawl is killed (default 3600)")
     p.add_argument("-s", "--setting", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to the crawler as -s KEY=VALUE (repeatable)")
     p.add_argument("--baseline", metavar="REF", help="run the crawler as it was at git REF")
@@ -297,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     stored = (result["file"] or {}).get("pages", 0)
     if run_["exit_code"] != 0 or run_["timed_out"] or stored < args.pages:
         print(f"!!! the crawl failed: exit {run_['exit_code']}, {stored} pages stored "
-              f"(log: {args and result['params']['log']})")
+              f"(log: {result['params']['log']})")
         return 1
     return 0 if v["ratio_bar_met"] and v["rss_bar_met"] else 2
 
