@@ -14,12 +14,13 @@ import contextlib
 import logging
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from crawler.cluster.connect import Cluster, is_cluster
 from crawler.config import CrawlConfig
-from crawler.engine.outcome import Failure, Outcome
+from crawler.engine.outcome import Failure, Outcome, over_budget
 from crawler.engine.pipeline import Pipeline
 from crawler.engine.scheduler import Scheduler
 from crawler.engine.session import (
@@ -90,6 +91,8 @@ class Crawler:
         self._settler: Settler | None = None
         self._pipeline: Pipeline | None = None
         self._sitemaps: Sitemaps | None = None
+        self._cluster: Cluster | None = None
+        self._watch: Any = None  # a ClusterWatch, in a distributed crawl
 
     def stop(self, reason: str = "interrupted") -> None:
         """Ask for a graceful stop: no new dispatches, in-flight requests finish, data flushed."""
@@ -104,7 +107,8 @@ class Crawler:
         self._abort.set()
 
     async def run(self) -> CrawlStats:
-        async with Store(self.output) as store:
+        async with Store(self.output) as store, self._joined() as cluster:
+            self._cluster = cluster
             session = await open_crawl(store, self.config, self.output,
                                        durable=self._frontier is None
                                        and self.config.frontier == "sqlite")
@@ -122,18 +126,34 @@ class Crawler:
                 await self.fetcher.close()
         return self.stats
 
+    @contextlib.asynccontextmanager
+    async def _joined(self) -> AsyncIterator[Cluster | None]:
+        """The Redis side of a distributed crawl (`frontier: redis://...`), or None."""
+        if self._frontier is not None or not is_cluster(self.config.frontier):
+            yield None
+            return
+        cluster = await Cluster.connect(self.config, self._codec())
+        try:
+            if self.config.resume == "never":  # --fresh: this crawl's keys only
+                await cluster.clear()
+            yield cluster
+        finally:
+            await cluster.close()
+
     # ---- wiring ----
 
     def _wire(self, store: Store, session: Session) -> None:
         """Build the parts of this run around the open database; each is given what it uses."""
         config, stats, hooks = self.config, self.stats, self.hooks
-        self.windows = windows = Windows(self._frontier_for(store, session.crawl_id), store)
+        self.windows = windows = Windows(
+            self._frontier_for(store, session.crawl_id), store,
+            window_max=self._cluster.frontier.window_max if self._cluster else None)
         self._sink = sink = Fanout(store, self._sinks,
                                          on_failure=lambda e: stats.count_error(e.kind))
         robots = self._robots if config.politeness.robots_txt == "obey" else None
         self.scheduler = scheduler = Scheduler(
             config, windows, self.queue, settle=self._settle, hooks=hooks, robots=robots,
-            dropped=stats.dropped)
+            dropped=stats.dropped, gate=self._cluster.gate if self._cluster else None)
         self._settler = Settler(write=sink.write, frontier_settle=windows.settle,
                                 scheduler=scheduler, stats=stats, hooks=hooks,
                                 retries=self._retries)
@@ -145,26 +165,22 @@ class Crawler:
                                   retries=self._retries, hooks=hooks,
                                   observe=scheduler.observe, recrawling=session.recrawling)
         hooks.on_failure = self._settler.hook_failed
+        if self._cluster is not None:
+            self._watch = self._cluster.watch(windows, scheduler, stats)
         if self._stop_reason is not None:  # stop() came before run()
             scheduler.stop(self._stop_reason)
 
     def _frontier_for(self, store: Store, crawl_id: int) -> Frontier:
         if self._frontier is not None:
             return self._frontier
+        if self._cluster is not None:
+            return self._cluster.frontier
         if self.config.frontier == "memory":
             return MemoryFrontier()
-        codec = RequestCodec(resolve_callback=self._callback_named,
-                             name_callback=self._callback_name)
-        return SqliteFrontier(store, crawl_id, codec)
+        return SqliteFrontier(store, crawl_id, self._codec())
 
-    def _callback_name(self, callback: Any) -> str | None:
-        """The name a spider method is stored under; None for any other callable."""
-        if getattr(callback, "__self__", None) is self.spider:
-            return callback.__name__
-        return None
-
-    def _callback_named(self, name: str) -> Any:
-        return getattr(self.spider, name, None)
+    def _codec(self) -> RequestCodec:
+        return RequestCodec.for_spider(self.spider)
 
     async def _start(self, store: Store, session: Session) -> None:
         """Take up what the frontier holds (a resumed crawl), then seed it."""
@@ -173,7 +189,7 @@ class Crawler:
         await self.windows.recover()
         if session.resumed is not None:
             previous = session.resumed
-            self.scheduler.completed_before = previous["pages"]
+            self.scheduler.limits.completed_before = previous["pages"]
             self._announce(f"resuming crawl {self.config.name!r} (#{previous['id']}) in "
                            f"{self.output}: {previous['pages']:,} pages stored, "
                            f"{previous['to_fetch']:,} URLs still to fetch")
@@ -189,35 +205,13 @@ class Crawler:
         workers = [asyncio.create_task(self._worker(), name=f"worker-{i}")
                    for i in range(self.config.fetch.concurrency)]
         extras = [asyncio.create_task(self._progress().run())] if self.show_progress else []
+        if self._watch is not None:
+            extras.append(asyncio.create_task(self._watch.run(), name="cluster watch"))
         try:
-            await self._wait_for_end()
+            await run_to_end(self.scheduler, self._stop_requested, self._abort)
         finally:
             self.scheduler.close()
-            for task in workers + extras:
-                task.cancel()
-            await asyncio.gather(*workers, *extras, return_exceptions=True)
-
-    async def _wait_for_end(self) -> None:
-        """Run the scheduler to the end; after a stop, give in-flight requests a bounded grace."""
-        assert self.scheduler is not None
-        dispatch = asyncio.create_task(self.scheduler.run(), name="scheduler")
-        stop_wait = asyncio.create_task(self._stop_requested.wait())
-        try:
-            await asyncio.wait({dispatch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            if not dispatch.done():
-                abort = asyncio.create_task(self._abort.wait())
-                done, _ = await asyncio.wait({dispatch, abort}, timeout=SHUTDOWN_GRACE,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                abort.cancel()
-                if dispatch not in done:
-                    log.warning("%d requests still in flight after %.0fs; abandoning them",
-                                self.scheduler.in_flight, SHUTDOWN_GRACE)
-            if dispatch.done():
-                dispatch.result()
-        finally:
-            for task in (dispatch, stop_wait):
-                task.cancel()
-            await asyncio.gather(dispatch, stop_wait, return_exceptions=True)
+            await cancel_all(workers + extras)
 
     async def _worker(self) -> None:
         """Take a request, turn it into its outcome, settle it; never ended by a page."""
@@ -238,8 +232,19 @@ class Crawler:
     async def _handle(self, request: Request) -> bool:
         """One request, start to end; True when it stored a page towards max_pages."""
         assert self.scheduler is not None and self._sink is not None
-        self.scheduler.started(request)
-        outcome = await self._outcome(request)
+        scheduler = self.scheduler
+        entry = await scheduler.enter(request)  # cluster-wide host limits (one process: go)
+        if entry.wait is not None:
+            scheduler.bounce(request, entry.wait)
+            return False
+        if entry.refused is not None:
+            self._settle(request, over_budget(entry.refused))
+            return False
+        scheduler.started(request)
+        try:
+            outcome = await self._outcome(request)
+        finally:
+            await scheduler.leave(request)
         self._settle(request, outcome)
         stored = outcome.counts
         # Its response and parsed tree must not live on while a batch is written or
@@ -266,7 +271,11 @@ class Crawler:
 
     async def _robots(self, host_key: str) -> RobotsRules:
         assert self._sitemaps is not None
-        rules = await fetch_robots(self.fetcher, host_key)
+        if self._cluster is None:
+            rules = await fetch_robots(self.fetcher, host_key)
+        else:  # fetched once for the whole cluster
+            rules = await self._cluster.robots.rules(
+                host_key, lambda: fetch_robots(self.fetcher, host_key))
         self._sitemaps.robots_known(host_key, rules)
         return rules
 
@@ -289,9 +298,46 @@ class Crawler:
         if stats.status == "running":
             stats.status = "interrupted" if stats.stop_reason == "interrupted" else "finished"
         stats.duration = time.monotonic() - stats.started
+        if self._watch is not None:
+            await self._watch.finished()
         self.hooks.emit("crawl_finished", stats)
         with contextlib.suppress(Exception):  # the status row must not hide the real error
             await self.hooks.drain()
             if self._sink is not None:
                 await self._sink.flush()
             await store.finish_crawl(stats.status, stats.to_dict())
+
+
+async def run_to_end(scheduler: Scheduler, stop: asyncio.Event, abort: asyncio.Event) -> None:
+    """Run the scheduler to the end; after a stop, give in-flight requests a bounded grace."""
+    dispatch = asyncio.create_task(scheduler.run(), name="scheduler")
+    stop_wait = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({dispatch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if not dispatch.done():
+            aborted = asyncio.create_task(abort.wait())
+            done, _ = await asyncio.wait({dispatch, aborted}, timeout=SHUTDOWN_GRACE,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            aborted.cancel()
+            if dispatch not in done:
+                log.warning("%d requests still in flight after %.0fs; abandoning them",
+                            scheduler.in_flight, SHUTDOWN_GRACE)
+        if dispatch.done():
+            dispatch.result()
+    finally:
+        for task in (dispatch, stop_wait):
+            task.cancel()
+        await asyncio.gather(dispatch, stop_wait, return_exceptions=True)
+
+
+async def cancel_all(tasks: list[asyncio.Task[Any]], *, within: float = 10.0) -> None:
+    """Cancel `tasks` and wait for them, but not for ever: a task that swallows its
+    cancellation (Python 3.11's wait_for can, inside a client library) is left behind
+    with a warning rather than hanging the end of the crawl."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=within)
+    for task in pending:
+        log.warning("task %s did not stop when cancelled; leaving it", task.get_name())
