@@ -4,6 +4,10 @@
     ├── ConfigError              a bad config file, flag or setting (user error: no traceback)
     ├── SpiderLoadError          `crawler run x.py` could not find or import a Spider
     ├── SitemapError             a sitemap malformed or over a cap (errors.kind "sitemap")
+    ├── BrowserError             rendering was asked for and no browser can be started
+    ├── OutputError              the output file cannot be used: unwritable, not a database (exit 2)
+    │   └── OutputLocked         another process is writing it
+    ├── StorageError             writing the output failed during a crawl: disk full, I/O (exit 1)
     └── FetchError               one request failed; `kind` says how (stored in errors.kind)
         ├── RedirectError        a redirect that is not followed: a loop, too many hops, no Location
         └── InvalidURLError      a URL that cannot be requested
@@ -35,6 +39,30 @@ class SpiderLoadError(CrawlerError):
 
 class SitemapError(CrawlerError):
     """A sitemap that is malformed, not a sitemap, or over one of its caps."""
+
+
+class BrowserError(CrawlerError):
+    """Rendering needs a browser (or Playwright) that is not there: says what to install."""
+class OutputError(CrawlerError):
+    """The output file cannot be opened for writing; the message says why and what to do."""
+
+
+class OutputLocked(OutputError):
+    """Another process holds the output file's writer lock."""
+
+
+class StorageError(CrawlerError):
+    """Writing to the output failed (disk full, an I/O error, the file gone or read-only).
+
+    `reason` says what happened, `fix` what to do about it. Raised by the store; the
+    crawl stops at the first one and `Crawler.run` raises one at its end
+    whose message says how many fetched pages were not stored.
+    """
+
+    def __init__(self, message: str, *, reason: str = "", fix: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+        self.fix = fix  # what to do next: "free space and run the same command to resume"
 
 
 class FetchError(CrawlerError):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlencode
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -26,6 +27,12 @@ class Request:
 
     `url` is whatever the spider gave; the scheduler replaces it with the
     canonical form (keeping the original in `href`) when it accepts the request.
+
+    A GET unless told otherwise: `Request(url, form={"user": "me", ...})` is a
+    POST of a form (a login), `method=` and `body=` say anything else. A
+    request with a body is never written to the crawl file (it may hold a
+    password): it lives in memory for the run, and dedupe knows only its URL,
+    so give a login `dont_filter=True` when it posts to a page you also crawl.
     """
 
     url: str
@@ -47,6 +54,27 @@ class Request:
     # data so a frontier can store it. Set by the engine when it follows a 3xx.
     redirects: tuple[tuple[int, str], ...] = ()
     frontier_id: int | None = field(default=None, repr=False)  # its row in a durable frontier
+    method: str = "GET"
+    body: bytes | None = field(default=None, repr=False)
+    form: InitVar[Mapping[str, str] | None] = None  # a form to POST, url-encoded into `body`
+
+    def __post_init__(self, form: Mapping[str, str] | None) -> None:
+        if form is not None:
+            self.body = urlencode(form).encode()
+            self.headers = {**(self.headers or {}),
+                            "Content-Type": "application/x-www-form-urlencoded"}
+            if self.method == "GET":
+                self.method = "POST"
+        if self.method != "GET":
+            self.method = self.method.upper()
+
+
+@dataclass(frozen=True, slots=True)
+class Screenshot:
+    """A PNG of a rendered page: the whole page, or the viewport only."""
+
+    png: bytes
+    full_page: bool
 
 
 @dataclass(slots=True, frozen=True)
@@ -75,6 +103,9 @@ class Response:
         self.request_headers = request_headers
         # Set by the fetcher when the body passed its size cap: why, and the body is empty.
         self.too_large: str | None = None
+        # "browser" when the body is the DOM a browser rendered (crawler.fetch.render).
+        self.fetched_by = "http"
+        self.screenshot: Screenshot | None = None  # a rendered page's, when asked for
         self._charset = charset
         self._parsed: ParsedPage | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,6 +46,27 @@ class Spider:
 
     def parse(self, response: Response) -> Any:
         yield from follow_all(response)
+
+    async def interact(self, page: Any, request: Request) -> None:
+        """Act on a rendered page before its DOM is captured: `page` is Playwright's live
+        Page (click "load more", scroll, fill a form). Runs for every rendered page;
+        a request can name another method instead: `meta={"interact": "load_more"}`."""
+
+
+def page_action(spider: Spider) -> Callable[[Any, Request], Awaitable[None]]:
+    """What the browser runs on each rendered page of `spider`: the method a request
+    names in `meta["interact"]`, else its `interact` if it has its own."""
+    overridden = type(spider).interact is not Spider.interact
+
+    async def act(page: Any, request: Request) -> None:
+        name = request.meta.get("interact") if request.meta else None
+        if name is None and not overridden:
+            return
+        method = getattr(spider, name) if name else spider.interact
+        result = method(page, request)
+        if inspect.isawaitable(result):
+            await result
+    return act
 
 
 class ConfigSpider(Spider):

@@ -36,6 +36,8 @@ class CrawlStats:
     dropped: Counter[str] = field(default_factory=Counter)
     # fetched, urls, scheduled, children, missing, not_fetched (see crawler/sitemaps/reader.py)
     sitemaps: Counter[str] = field(default_factory=Counter)
+    # {proxy (no credentials): {requests, failures, last_error}} when proxies were used
+    proxies: dict[str, dict[str, Any]] = field(default_factory=dict)
     duration: float = 0.0
     started: float = field(default_factory=time.monotonic)
 
@@ -56,6 +58,7 @@ class CrawlStats:
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "errors_by_kind": dict(self.errors_by_kind), "dropped": dict(self.dropped),
             "sitemaps": dict(self.sitemaps),
+            **({"proxies": self.proxies} if self.proxies else {}),
             "duration": round(self.duration, 3),
             "pages_per_second": round(self.pages_per_second, 2),
         }

@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +22,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.badserver import BadServer, Behaviour  # noqa: E402
+from tests.proxy import ForwardProxy  # noqa: E402
 from tests.site import Site, SiteServer, refused_port  # noqa: E402
 
 
@@ -66,6 +68,22 @@ def bad_server() -> Iterator[Callable[..., BadServer]]:
 
 
 @pytest.fixture
+def forward_proxy() -> Iterator[Callable[..., ForwardProxy]]:
+    """Start forward proxies: `forward_proxy(credentials=("user", "pw"))`; each records
+    what it relays (`proxy.requests`) and is stopped at teardown."""
+    proxies: list[ForwardProxy] = []
+
+    def start(**options: Any) -> ForwardProxy:
+        proxy = ForwardProxy(**options)
+        proxies.append(proxy)
+        return proxy.start()
+
+    yield start
+    for proxy in reversed(proxies):
+        proxy.stop()
+
+
+@pytest.fixture
 def unaccepting_url() -> Iterator[str]:
     """An http URL on 127.0.0.1 whose connect never completes: the listening socket's
     accept queue is full (and nobody accepts), so the kernel drops new SYNs."""
@@ -92,6 +110,30 @@ def unaccepting_url() -> Iterator[str]:
 def refused_url() -> str:
     """An http URL on 127.0.0.1 where nothing listens (connection refused)."""
     return f"http://127.0.0.1:{refused_port()}/"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """`small_disk("4m")`, `small_disk("1m", "ro")`: a tmpfs of that size mounted in
+    tmp_path, unmounted at teardown. Mounting needs root: without it the test skips."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    mounted: list[Path] = []
+
+    def mount(size: str, *options: str) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *options]), "tmpfs",
+             str(where)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 @pytest.fixture

@@ -55,6 +55,7 @@ class RequestRecord:
     raw_path: str  # path and query exactly as sent on the request line
     method: str
     headers: dict[str, str]
+    body: bytes = b""  # what a POST sent
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,8 @@ class SiteServer:
 
     # -- the handler --------------------------------------------------------
 
-    def _record_arrival(self, request: web.BaseRequest, path: str) -> None:
+    def _record_arrival(self, request: web.BaseRequest, path: str,
+                        body: bytes = b"") -> RequestRecord:
         record = RequestRecord(
             arrived=time.monotonic(),
             host=self.netloc,
@@ -199,20 +201,27 @@ class SiteServer:
             raw_path=request.raw_path,
             method=request.method,
             headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
         )
         with self._lock:
             self._requests.append(record)
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        return record
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path + (f"?{request.query_string}" if request.query_string else "")
-        self._record_arrival(request, path)
+        body = await request.read() if request.can_read_body else b""
+        record = self._record_arrival(request, path, body)
         status = 0
         try:
             respond = getattr(self.site, "respond", None)  # a dynamic site that reads headers
-            spec = respond(path, request.headers) if respond else self.site.get(path)
-            if spec is None and request.query_string and respond is None:
+            answer = getattr(self.site, "answer", None)  # ... or the whole request
+            if answer is not None:
+                spec = answer(record)
+            else:
+                spec = respond(path, request.headers) if respond else self.site.get(path)
+            if spec is None and request.query_string and respond is None and answer is None:
                 spec = self.site.get(request.path)
             if isinstance(spec, list):
                 with self._lock:

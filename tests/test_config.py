@@ -491,7 +491,8 @@ ERRORS = {
         name: x
         store:
           everything: true
-    """, "3: store.everything: unknown key (valid keys: body, text, links, markdown, non_html)"),
+    """, "3: store.everything: unknown key (valid keys: body, text, links, markdown, non_html, "
+        "screenshot, screenshot_full_page)"),
     "unknown_section": ("""
         name: x
         politenes: {}

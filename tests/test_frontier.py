@@ -12,7 +12,7 @@ import aiosqlite
 import pytest
 
 from crawler import Crawler, Request, Spider, crawl
-from crawler.errors import CrawlerError
+from crawler.errors import CrawlerError, StorageError
 from crawler.frontier import windows as windows_module
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.frontier.windows import Windows
@@ -226,6 +226,8 @@ async def test_a_version_1_database_gains_the_new_columns(tmp_path, site_server)
                 fetched_at TEXT NOT NULL, elapsed_ms REAL, headers TEXT NOT NULL,
                 request_headers TEXT, body BLOB);
             INSERT INTO crawls VALUES (1, 'old', '2026-01-01', NULL, 'finished', '{}', NULL);
+            INSERT INTO pages (crawl_id, url, final_url, status, size, depth, fetched_at,
+                               headers) VALUES (1, 'http://x/', 'http://x/', 200, 0, 0, '', '{}');
             PRAGMA user_version = 1;""")
     server = site_server(tree_site(3))
 
@@ -233,6 +235,11 @@ async def test_a_version_1_database_gains_the_new_columns(tmp_path, site_server)
 
     assert scalar(db, "PRAGMA user_version") == SCHEMA_VERSION
     assert scalar(db, "SELECT count(content_hash) FROM pages") == 3
+    # version 4: how each page was fetched (old rows were all HTTP), and screenshots
+    assert rows(db, "SELECT fetched_by, count(*) AS n FROM pages GROUP BY 1") == [
+        {"fetched_by": "http", "n": 4}]
+    assert scalar(db, "SELECT count(*) FROM screenshots") == 0
+    assert scalar(db, "SELECT count(*) FROM cookies") == 0  # version 5: the cookie jar
     assert rows(db, "SELECT id, runs FROM crawls") == [{"id": 1, "runs": 1},
                                                        {"id": 2, "runs": 1}]
 
@@ -300,7 +307,8 @@ async def test_a_batch_part_that_fails_takes_its_pages_back_with_it(tmp_path) ->
         store.add_part(Failing())
         store.write(PageRecord(url="http://a/", final_url="http://a/", status=200, depth=0,
                                headers="{}", size=0, fetched_at=iso_time(0)))
-        with pytest.raises(OSError, match="disk full"):
+        with pytest.raises(StorageError, match="disk full"):
             await store.flush()
+        assert store.failure is not None and store.unstored_pages == 1
 
     assert scalar(tmp_path / "x.db", "SELECT count(*) FROM pages") == 0

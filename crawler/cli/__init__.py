@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from crawler.config import (
     parse_overrides,
 )
 from crawler.engine.crawler import Crawler
-from crawler.errors import CrawlerError
+from crawler.errors import CrawlerError, StorageError
 from crawler.spider import Spider, load_spider
 from crawler.stats import CrawlStats, report
 
@@ -55,7 +56,9 @@ done. `crawler status redis://host:6379/0` shows the cluster; `crawler merge
 crawl.db shard-*.db` joins the files. --fresh clears this crawl's keys in
 Redis (give it to the first process only).
 
-exit status: 0 finished, 130 interrupted (Ctrl-C / SIGTERM), 2 bad config or usage, 1 failed.
+exit status: 0 finished, 130 interrupted (Ctrl-C / SIGTERM), 2 bad config or usage (an
+unwritable output, a file another crawl is writing, a spider file that does not load), 1 failed
+(storing failed: disk full, I/O error; run the same command again once fixed to resume).
 Ctrl-C once stops dispatching, lets in-flight requests finish (at most 10 s), saves
 everything and prints the summary; a second Ctrl-C abandons in-flight requests at once.
 """
@@ -100,6 +103,9 @@ def _add_run(sub: Any) -> None:
                      help="re-fetch the last crawl's pages conditionally and record what changed")
     run.add_argument("-q", "--quiet", action="store_true",
                      help="no live progress and no summary")
+    # Also after the command (`crawler run x.yaml -v`); SUPPRESS keeps a `crawler -v run`.
+    run.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                     help="log more (-vv for debug); a traceback with an error")
     run.set_defaults(func=cmd_run)
 
 
@@ -110,9 +116,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except CrawlerError as exc:
-        print(f"crawler: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except StorageError as exc:  # the crawl stopped: what was stored is safe, resumable
+        return _fail(exc, EXIT_FAILED, args.verbose)
+    except CrawlerError as exc:  # the user can fix it: a config, a path, a spider file
+        return _fail(exc, EXIT_USAGE, args.verbose)
+    except KeyboardInterrupt:  # before the crawl's own handlers were installed
+        print("crawler: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug of ours or in a spider: one line; -v shows where
+        hint = "" if args.verbose else " (run again with -v for the traceback)"
+        print(f"crawler: error: unexpected {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_FAILED
+
+
+def _fail(exc: BaseException, status: int, verbose: int) -> int:
+    """`crawler: error: <one line>`; the traceback only with -v."""
+    print(f"crawler: error: {exc}", file=sys.stderr)
+    if verbose:
+        traceback.print_exception(exc)
+    return status
 
 
 def cmd_run(args: argparse.Namespace) -> int:

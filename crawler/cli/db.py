@@ -155,8 +155,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """`crawler export DB --format jsonl|csv|warc [--what pages|items|links] -o FILE`"""
+    """`crawler export DB --format jsonl|csv|warc [--what pages|items|links] -o FILE`,
+    or `--what screenshots -o DIR`"""
     fmt = args.format or export_mod.guess_format(args.output)
+    if args.what == "screenshots":
+        fmt = "png"  # one file per screenshot, in the folder -o names
     if fmt is None and args.output in (None, "-"):
         fmt = "jsonl"  # to a terminal or a pipe, JSON Lines unless told otherwise
     if fmt is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from warcio.warcwriter import WARCWriter
 from crawler.cli.query import QueryError, csv_value, execute
 
 FORMATS = ("jsonl", "csv", "warc")
-WHAT = ("pages", "items", "links")
+WHAT = ("pages", "items", "links", "screenshots")
 
 PAGE_COLUMNS = (
     "id", "crawl_id", "url", "final_url", "status", "content_type", "encoding", "size",
@@ -63,6 +64,10 @@ def guess_format(path: str | None) -> str | None:
 def export(conn: sqlite3.Connection, fmt: str, what: str, output: str | None, *,
            crawl_id: int | None = None, item_type: str | None = None) -> ExportResult:
     """Write `what` from the database to `output` (None or '-' = stdout) as `fmt`."""
+    if what == "screenshots":
+        if output in (None, "-"):
+            raise ExportError("screenshots go to a folder: -o DIR")
+        return ExportResult(write_screenshots(conn, Path(str(output)), crawl_id=crawl_id))
     if fmt == "warc":
         if what != "pages":
             raise ExportError("WARC holds pages only: use --what pages (the default)")
@@ -130,6 +135,26 @@ def _link_rows(conn: sqlite3.Connection, crawl_id: int | None,
 _ROWS: dict[str, Callable[[sqlite3.Connection, int | None, str | None], sqlite3.Cursor]] = {
     "pages": _page_rows, "items": _item_rows, "links": _link_rows,
 }
+
+
+def write_screenshots(conn: sqlite3.Connection, folder: Path, *,
+                      crawl_id: int | None = None) -> int:
+    """Each stored screenshot as `<page id>-<host and path>.png` in `folder`; how many."""
+    sql = ("SELECT s.page_id, p.url, s.png FROM screenshots AS s "
+           "JOIN pages AS p ON p.id = s.page_id "
+           "WHERE :crawl IS NULL OR s.crawl_id = :crawl ORDER BY s.page_id")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{folder}: {exc.strerror or exc}") from None
+    written = 0
+    for page_id, url, png in _stream(execute(conn, sql, {"crawl": crawl_id})):
+        parts = urlsplit(url)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{parts.netloc}{parts.path}").strip("_")
+        with open_output(str(folder / f"{page_id}-{slug[:100]}.png"), binary=True) as out:
+            out.write(png)
+        written += 1
+    return written
 
 
 def _stream(cursor: sqlite3.Cursor, size: int = 128) -> Iterator[tuple[Any, ...]]:

@@ -8,7 +8,9 @@ message names the problem and the fix, with the password never shown.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from crawler.config import CrawlConfig
@@ -65,6 +67,21 @@ class Cluster:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def joined(config: CrawlConfig, codec: RequestCodec) -> AsyncIterator[Cluster | None]:
+    """This process's share of the distributed crawl `config.frontier` names, or None."""
+    if not is_cluster(config.frontier):
+        yield None
+        return
+    cluster = await Cluster.connect(config, codec)
+    try:
+        if config.resume == "never":  # --fresh: this crawl's keys only
+            await cluster.clear()
+        yield cluster
+    finally:
+        await cluster.close()
 
 
 async def open_client(location: str) -> Any:

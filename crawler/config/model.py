@@ -14,13 +14,13 @@ import re
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Literal
 
+from crawler.config import secrets
 from crawler.config.checks import (
     boolean,
     choice,
     domain,
     duration,
     frontier_location,
-    http_headers,
     integer,
     key,
     list_of,
@@ -36,9 +36,25 @@ from crawler.config.checks import (
     string,
     url,
 )
-from crawler.config.rules import ExtractRule, FieldRule, HostRule, extract_rules, host_rules
+from crawler.config.rules import (
+    ExtractRule,
+    FetchHostRule,
+    FieldRule,
+    HostRule,
+    RenderRule,
+    extract_rules,
+    fetch_host_rules,
+    host_rules,
+    preset_cookies,
+    proxy_list,
+    render_rules,
+    secret_headers,
+)
 
 DEFAULT_USER_AGENT = "crawler/0.1"
+# What a rendered page may be told not to load (Playwright's resource types, less the document).
+RESOURCE_TYPES = ("image", "media", "font", "stylesheet", "script", "xhr", "fetch",
+                  "websocket", "eventsource", "manifest", "texttrack", "other")
 
 _frozen = dataclass(frozen=True, slots=True, kw_only=True)
 
@@ -206,7 +222,9 @@ class FetchConfig:
     user_agent: str = key(
         DEFAULT_USER_AGENT, string, "sent with every request; its first token is matched "
                                     "against robots.txt (see `politeness.robots_agent`)")
-    headers: tuple[tuple[str, str], ...] = key((), http_headers, "extra request headers")
+    headers: tuple[tuple[str, str], ...] = key(
+        (), secret_headers, "extra request headers, sent to every host (`${NAME}` reads a "
+                            "value from the environment; see `hosts` for credentials)")
     parse_in_thread_above: int = key(
         256 * 1024, size(0), "pages larger than this are parsed in a thread", shown="`256KB`")
     retries: int = key(
@@ -220,6 +238,78 @@ class FetchConfig:
         shown="`0.5s`")
     max_backoff: float = key(
         60.0, duration(positive=True), "cap on that wait", shown="`60s`")
+    # Rendering in a browser (crawler[browser]: Playwright driving Chromium).
+    render: Literal["never", "always", "auto"] = key(
+        "never", choice("never", "always", "auto"),
+        "render HTML pages in a browser: `never`, `always`, or `auto` (only pages that look "
+        "built by scripts, learning per host and URL pattern whether rendering finds more); "
+        "a request's `meta={\"render\": true}` renders it whatever this says")
+    render_match: tuple[re.Pattern[str], ...] = key(
+        (), list_of(regex), "regexes searched in the URL: `always` and `auto` apply only to "
+                            "matching URLs (the rest are fetched over HTTP); empty: every URL")
+    render_hosts: tuple[RenderRule, ...] = key(
+        (), render_rules, "`fetch.render` by host pattern, first match wins: "
+                          '`{"app.example.com": always, "*.example.com": never}`')
+    browser_path: str | None = key(
+        None, optional(path_string), "the Chromium to run; unset: Playwright's own if "
+                                     "installed, else `chromium` (or Chrome) on the PATH",
+        shown="found")
+    browser_concurrency: int = key(
+        4, integer(1), "pages rendered at once, shared by all workers (one browser)")
+    browser_recycle: int = key(
+        100, integer(1), "a browser context (cookies, cache, memory) is replaced after "
+                         "rendering this many pages, so memory stays flat on long crawls")
+    render_wait_until: Literal["load", "domcontentloaded", "networkidle"] = key(
+        "load", choice("load", "domcontentloaded", "networkidle"),
+        "the page event a render waits for before the DOM is captured")
+    render_wait_for: str | None = key(
+        None, optional(string), "a CSS selector that must be in the page before it is "
+                                      "captured (waited for within `render_timeout`)")
+    render_settle: float = key(
+        0.1, duration(positive=False),
+        "then wait until no fetch/XHR is pending and the DOM has not changed for this long "
+        "(so content loaded by `fetch()` is in); `0`: capture at once", shown="`100ms`")
+    render_timeout: float = key(
+        30.0, duration(positive=True), "the most one render may take (navigation, waits, the "
+                                       "spider's `interact`, capture); then a `timeout` error",
+        shown="`30s`")
+    render_block: tuple[str, ...] = key(
+        ("image", "media", "font"), list_of(choice(*RESOURCE_TYPES)),
+        "resource types a rendered page does not load (" + ", ".join(RESOURCE_TYPES) + ")")
+
+    def render_for(self, host: str) -> str:
+        """`render` for `host`: the first matching `render_hosts` rule, else `render`."""
+        for rule in self.render_hosts:
+            if rule.matches(host):
+                return rule.render
+        return self.render
+    # Proxies (crawler/fetch/proxies.py)
+    proxy: tuple[str, ...] = key(
+        (), proxy_list,
+        "an HTTP proxy (`http://host:3128`, `https://…`, with `user:password@` if it needs "
+        "them; `${NAME}` reads a variable from the environment), or a list of them rotated as "
+        "`proxy_rotation` says; a proxy that fails is benched and the request tried on another",
+        shown="none")
+    proxy_rotation: Literal["request", "host"] = key(
+        "request", choice("request", "host"),
+        "with several proxies: the next one for each request (`request`), or one per host, kept "
+        "until it fails (`host`)")
+    proxy_env: bool = key(
+        False, boolean, "without a configured proxy, use `HTTP_PROXY` / `HTTPS_PROXY` / "
+                        "`ALL_PROXY`, and `NO_PROXY`, from the environment")
+    # Cookies (crawler/fetch/cookies.py)
+    cookies: bool = key(
+        False, boolean, "keep the cookies sites set (RFC 6265 rules, per host) and send them "
+                        "back; the jar is saved in the file, so a resumed crawl keeps its "
+                        "session")
+    preset_cookies: tuple[tuple[str, str, str], ...] = key(
+        (), preset_cookies, 'cookies to start with, by domain (sent to it and its subdomains): '
+                            '`{"example.com": {session: "${SESSION}"}}`; needs `cookies: true`')
+    hosts: tuple[FetchHostRule, ...] = key(
+        (), fetch_host_rules,
+        'what to send to hosts matching a pattern, and to no other: `headers`, `basic` '
+        '(`{user, password}`), `bearer`, `proxy` (a URL, a list or `direct`); first match '
+        'wins: `{"api.example.com": {bearer: "${API_TOKEN}"}}`')
 
 
 @_frozen
@@ -237,6 +327,11 @@ class StoreConfig:
         "headers, type) without reading the body, `body` keeps the body too (never parsed), "
         "`skip` stores nothing and counts it (`dropped.non_html`; an error status is still "
         "recorded)")
+    screenshot: bool = key(
+        False, boolean, "keep a PNG of every rendered page in `screenshots` "
+                        "(`crawler export DB --what screenshots -o DIR`)")
+    screenshot_full_page: bool = key(
+        True, boolean, "the screenshot covers the whole page; `false`: the viewport only")
 
 
 @_frozen
@@ -300,20 +395,42 @@ class CrawlConfig:
         """The SQLite file to write: `output`, or "<name>.db"."""
         return self.output if self.output is not None else f"{self.name}.db"
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """A plain JSON-serialisable dict that `config_from_dict` reads back."""
+    def to_json_dict(self, *, redact: bool = False) -> dict[str, Any]:
+        """A plain JSON-serialisable dict that `config_from_dict` reads back.
+
+        With `redact` (what `crawls.config` stores), a secret written out in
+        the YAML is `***`; one read from the environment stays `${NAME}`.
+        """
         data = _plain(self)
         del data["source"]
         data["politeness"]["hosts"] = {
             rule.pattern: {"concurrency": rule.concurrency, "delay": rule.delay}
             for rule in self.politeness.hosts}
-        data["fetch"]["headers"] = dict(self.fetch.headers)
-        data["frontier"] = redacted(self.frontier)  # a Redis password is never stored
+        data["fetch"].update(_fetch_json(self.fetch, redact))
+        data["fetch"]["render_hosts"] = {rule.pattern: rule.render
+                                         for rule in self.fetch.render_hosts}
+        if redact:  # a Redis password is never stored
+            data["frontier"] = redacted(self.frontier)
         data["extract"] = [
             {"match": _plain(rule.match), "type": rule.type,
              "fields": {f.name: _plain(f) for f in rule.fields}}
             for rule in self.extract]
         return data
+
+
+def _fetch_json(fetch: FetchConfig, redact: bool) -> dict[str, Any]:
+    """The fetch keys `_plain` cannot write as they are read: mappings, and secrets."""
+    hide = secrets.redact if redact else str
+    cookies: dict[str, dict[str, str]] = {}
+    for host, name, value in fetch.preset_cookies:
+        cookies.setdefault(host, {})[name] = hide(value)
+    return {
+        "headers": {name: secrets.redact_header(name, value) if redact else value
+                    for name, value in fetch.headers},
+        "proxy": [secrets.redact_url(url) if redact else url for url in fetch.proxy],
+        "hosts": {rule.pattern: rule.to_json(redact=redact) for rule in fetch.hosts},
+        "preset_cookies": cookies,
+    }
 
 
 def _plain(value: Any) -> Any:

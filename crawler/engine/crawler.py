@@ -11,40 +11,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from crawler.cluster.connect import Cluster, is_cluster
+from crawler.cluster.connect import Cluster, joined
 from crawler.config import CrawlConfig
 from crawler.engine.outcome import Failure, Outcome, over_budget
 from crawler.engine.pipeline import Pipeline
 from crawler.engine.scheduler import Scheduler
 from crawler.engine.session import (
     Session,
+    frontier_for,
     instantiate,
+    keep_cookies,
     open_crawl,
     resolve_config,
     seed_recrawl,
 )
 from crawler.engine.settle import Settler
+from crawler.errors import StorageError
 from crawler.fetch.base import Fetcher
-from crawler.fetch.http import HttpFetcher
+from crawler.fetch.build import build_fetcher
 from crawler.frontier.base import Frontier
 from crawler.frontier.codec import RequestCodec
-from crawler.frontier.memory import MemoryFrontier
-from crawler.frontier.sqlite import SqliteFrontier
 from crawler.frontier.windows import Windows
 from crawler.hooks import Hook, Hooks
 from crawler.models import Request
 from crawler.politeness.retries import RetryPolicy
 from crawler.politeness.robots import RobotsRules, fetch_robots
 from crawler.sitemaps.reader import Sitemaps
-from crawler.spider import Spider
+from crawler.spider import Spider, page_action
 from crawler.stats import CrawlStats, Progress, Snapshot
+from crawler.store.failures import stopped
 from crawler.store.sink import Fanout, Sink
 from crawler.store.sqlite import Store
 
@@ -74,10 +77,12 @@ class Crawler:
         self.output = Path(output) if output is not None else Path(self.config.output_path)
         self.stats = CrawlStats(output=self.output)
         self.hooks = Hooks.of(hooks)
-        self.fetcher: Fetcher = fetcher or HttpFetcher(self.config.fetch)
+        self.fetcher: Fetcher = fetcher or build_fetcher(
+            self.config, interact=page_action(self.spider), on_proxy_failure=self._proxy_failed)
         self.queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=self.config.fetch.concurrency)
         self.show_progress = progress
         self._frontier = frontier
+        self._durable = frontier is None and self.config.frontier == "sqlite"
         self._sinks = list(sinks)
         self._announce = announce or log.info
         self._retries = RetryPolicy(self.config.fetch, self.config.politeness)
@@ -107,14 +112,37 @@ class Crawler:
         self._abort.set()
 
     async def run(self) -> CrawlStats:
-        async with Store(self.output) as store, self._joined() as cluster:
+        """Crawl to the end and return the stats.
+
+        Raises OutputError when the output cannot be written at all (another
+        process holds it, an unwritable path) and StorageError, after
+        stopping and writing what it could, when writing failed mid-crawl.
+        """
+        store = Store(self.output)
+        store.on_failure = self._storage_failed
+        try:
+            async with store:
+                if store.lock is not None and store.lock.previous is not None:
+                    self._announce(store.lock.took_over())
+                await self._run(store)
+        except StorageError:
+            if store.failure is None:
+                raise
+        if store.failure is not None:
+            raise stopped(self.output, store.failure, store.unstored_pages,
+                          resumable=self._durable)
+        return self.stats
+
+    async def _run(self, store: Store) -> None:
+        given = self._frontier is not None  # a frontier passed in wins over the setting
+        async with contextlib.nullcontext() if given else joined(
+                self.config, RequestCodec.for_spider(self.spider)) as cluster:
             self._cluster = cluster
-            session = await open_crawl(store, self.config, self.output,
-                                       durable=self._frontier is None
-                                       and self.config.frontier == "sqlite")
+            session = await open_crawl(store, self.config, self.output, durable=self._durable)
             self.stats.crawl_id = session.crawl_id
             await self.fetcher.open()
             try:
+                await keep_cookies(store, session.crawl_id, self.fetcher, self.config)
                 self._wire(store, session)
                 await self._start(store, session)
                 await self._crawl()
@@ -124,36 +152,35 @@ class Crawler:
             finally:
                 await self._finish(store)
                 await self.fetcher.close()
-        return self.stats
 
-    @contextlib.asynccontextmanager
-    async def _joined(self) -> AsyncIterator[Cluster | None]:
-        """The Redis side of a distributed crawl (`frontier: redis://...`), or None."""
-        if self._frontier is not None or not is_cluster(self.config.frontier):
-            yield None
-            return
-        cluster = await Cluster.connect(self.config, self._codec())
-        try:
-            if self.config.resume == "never":  # --fresh: this crawl's keys only
-                await cluster.clear()
-            yield cluster
-        finally:
-            await cluster.close()
+    def _proxy_failed(self, request: Request, message: str) -> None:
+        """A proxy failed on `request` (which goes on through another): an errors row."""
+        if self._settler is not None:
+            self._settler.error(request, Failure("proxy", message))
+
+    def _storage_failed(self, error: StorageError) -> None:
+        """The store could not write: stop dispatching now and abandon what is in flight
+        (its requests stay leased, so the next run fetches them)."""
+        self.stats.status = "failed"
+        self.stop("storage")
+        self._abort.set()
 
     # ---- wiring ----
 
     def _wire(self, store: Store, session: Session) -> None:
         """Build the parts of this run around the open database; each is given what it uses."""
         config, stats, hooks = self.config, self.stats, self.hooks
+        cluster = self._cluster
+        frontier = cluster.frontier if cluster else frontier_for(
+            self._frontier, config, store, session.crawl_id, self.spider)
         self.windows = windows = Windows(
-            self._frontier_for(store, session.crawl_id), store,
-            window_max=self._cluster.frontier.window_max if self._cluster else None)
+            frontier, store, window_max=cluster.frontier.window_max if cluster else None)
         self._sink = sink = Fanout(store, self._sinks,
                                          on_failure=lambda e: stats.count_error(e.kind))
         robots = self._robots if config.politeness.robots_txt == "obey" else None
         self.scheduler = scheduler = Scheduler(
             config, windows, self.queue, settle=self._settle, hooks=hooks, robots=robots,
-            dropped=stats.dropped, gate=self._cluster.gate if self._cluster else None)
+            dropped=stats.dropped, gate=cluster.gate if cluster else None)
         self._settler = Settler(write=sink.write, frontier_settle=windows.settle,
                                 scheduler=scheduler, stats=stats, hooks=hooks,
                                 retries=self._retries)
@@ -165,22 +192,10 @@ class Crawler:
                                   retries=self._retries, hooks=hooks,
                                   observe=scheduler.observe, recrawling=session.recrawling)
         hooks.on_failure = self._settler.hook_failed
-        if self._cluster is not None:
-            self._watch = self._cluster.watch(windows, scheduler, stats)
+        if cluster is not None:
+            self._watch = cluster.watch(windows, scheduler, stats)
         if self._stop_reason is not None:  # stop() came before run()
             scheduler.stop(self._stop_reason)
-
-    def _frontier_for(self, store: Store, crawl_id: int) -> Frontier:
-        if self._frontier is not None:
-            return self._frontier
-        if self._cluster is not None:
-            return self._cluster.frontier
-        if self.config.frontier == "memory":
-            return MemoryFrontier()
-        return SqliteFrontier(store, crawl_id, self._codec())
-
-    def _codec(self) -> RequestCodec:
-        return RequestCodec.for_spider(self.spider)
 
     async def _start(self, store: Store, session: Session) -> None:
         """Take up what the frontier holds (a resumed crawl), then seed it."""
@@ -223,7 +238,9 @@ class Crawler:
                 stored = await self._handle(request)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # writing failed: issue 15 makes this stop the crawl
+            except StorageError:
+                pass  # the store told _storage_failed: the crawl is stopping
+            except Exception:  # a bug of ours while settling: one request, not the crawl
                 log.exception("could not settle %s", request.url)
             finally:
                 self.scheduler.finished(request, stored=stored)
@@ -258,7 +275,7 @@ class Crawler:
         assert self._pipeline is not None
         try:
             return await self._pipeline.run(request)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, StorageError):  # a sitemap's flush can fail too
             raise
         except Exception as exc:  # a bug of ours must not end the crawl
             log.exception("internal error on %s", request.url)
@@ -271,11 +288,9 @@ class Crawler:
 
     async def _robots(self, host_key: str) -> RobotsRules:
         assert self._sitemaps is not None
-        if self._cluster is None:
-            rules = await fetch_robots(self.fetcher, host_key)
-        else:  # fetched once for the whole cluster
-            rules = await self._cluster.robots.rules(
-                host_key, lambda: fetch_robots(self.fetcher, host_key))
+        fetch = functools.partial(fetch_robots, self.fetcher, host_key)
+        # In a distributed crawl, fetched once for the whole cluster.
+        rules = await (self._cluster.robots.rules(host_key, fetch) if self._cluster else fetch())
         self._sitemaps.robots_known(host_key, rules)
         return rules
 
@@ -291,9 +306,14 @@ class Crawler:
         if self.windows is not None:
             try:
                 await self.windows.close()
+            except StorageError:
+                pass  # reported once, by run()
             except Exception:  # logged, not raised: the status row must still be written
                 log.exception("could not close the frontier")
             stats.dropped["duplicate"] += self.windows.duplicates
+        proxies = getattr(self.fetcher, "proxies", None)
+        if proxies:
+            stats.proxies = proxies.summary()
         stats.stop_reason = (scheduler.stop_reason if scheduler else None) or stats.stop_reason
         if stats.status == "running":
             stats.status = "interrupted" if stats.stop_reason == "interrupted" else "finished"
@@ -319,7 +339,7 @@ async def run_to_end(scheduler: Scheduler, stop: asyncio.Event, abort: asyncio.E
             done, _ = await asyncio.wait({dispatch, aborted}, timeout=SHUTDOWN_GRACE,
                                          return_when=asyncio.FIRST_COMPLETED)
             aborted.cancel()
-            if dispatch not in done:
+            if not done:
                 log.warning("%d requests still in flight after %.0fs; abandoning them",
                             scheduler.in_flight, SHUTDOWN_GRACE)
         if dispatch.done():

@@ -163,8 +163,8 @@ class Pipeline:
 
     async def _parse(self, response: Response) -> Failure | None:
         """Parse HTML (in a thread when huge, so the loop keeps serving other fetches)."""
-        if not response.is_html or not response.body:
-            return None
+        if not response.is_html or not response.body or response.parsed_page is not None:
+            return None  # (a fetcher that rendered it may have parsed it already)
         try:
             args = (response.body, response.url, response.encoding)
             if self._big(response):

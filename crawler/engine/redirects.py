@@ -41,10 +41,14 @@ def next_hop(request: Request, response: Response, max_redirects: int) -> Reques
         raise RedirectError("redirect loop: " + describe(chain, target))
     if len(chain) > max_redirects:
         raise RedirectError(f"more than {max_redirects} redirects: " + describe(chain, target))
+    # 307 and 308 repeat the request as it was; the others are a GET (as browsers do).
+    keep = response.status in (307, 308)
     return Request(target, callback=request.callback, meta=dict(request.meta),
-                   headers=_carried_headers(request, target), priority=request.priority,
-                   depth=request.depth, referrer=request.referrer, href=location,
-                   dont_filter=request.dont_filter, redirects=chain)
+                   headers=_carried_headers(request, target, body=keep),
+                   priority=request.priority, depth=request.depth, referrer=request.referrer,
+                   href=location, dont_filter=request.dont_filter, redirects=chain,
+                   method=request.method if keep else "GET",
+                   body=request.body if keep else None)
 
 
 def describe(chain: Chain, target: str) -> str:
@@ -74,9 +78,14 @@ def _target(request: Request, response: Response) -> tuple[str, str]:
                             f"{location[:200]!r} ({exc.reason})") from None
 
 
-def _carried_headers(request: Request, target: str) -> Mapping[str, str] | None:
+def _carried_headers(request: Request, target: str, *, body: bool) -> Mapping[str, str] | None:
+    """The headers the hop sends: no credentials to another origin, and no body's
+    Content-Type once the body is dropped."""
     headers = request.headers
-    if not headers or urls.host_key(target) == urls.host_key(request.url):
+    same_origin = urls.host_key(target) == urls.host_key(request.url)
+    if not headers or (same_origin and (body or request.body is None)):
         return headers
-    return {name: value for name, value in headers.items()
-            if name.lower() not in _CREDENTIALS}
+    dropped = set() if same_origin else set(_CREDENTIALS)
+    if not body:
+        dropped.add("content-type")
+    return {name: value for name, value in headers.items() if name.lower() not in dropped}

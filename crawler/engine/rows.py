@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crawler.config import StoreConfig
+from crawler.config import StoreConfig, secrets
 from crawler.engine import recrawl, redirects
 from crawler.models import Response
 from crawler.store.records import PageRecord, headers_json, iso_time
@@ -24,9 +24,11 @@ def page_row(response: Response, fetched_at: float, store: StoreConfig, *,
         title=page.title if page and not noindex else None, text=text, markdown=markdown,
         referrer=request.referrer,
         elapsed_ms=round(response.elapsed * 1000, 2),
-        request_headers=headers_json((response.request_headers or {}).items()),
+        request_headers=headers_json((name, secrets.redact_sent(name, value))
+                                     for name, value in (response.request_headers or {}).items()),
         body=body, links=links, redirects=redirects.to_json(request.redirects),
-        content_hash=body_hash, change=change,
+        content_hash=body_hash, change=change, fetched_by=response.fetched_by,
+        screenshot=response.screenshot,
     )
 
 

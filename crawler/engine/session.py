@@ -15,7 +15,15 @@ from typing import Any
 from crawler.config import CrawlConfig, apply_overrides, config_from_dict
 from crawler.engine import recrawl
 from crawler.errors import CrawlerError
+from crawler.fetch.base import Fetcher
+from crawler.fetch.cookies import Jar
+from crawler.frontier.base import Frontier
+from crawler.frontier.codec import RequestCodec
+from crawler.frontier.memory import MemoryFrontier
+from crawler.frontier.sqlite import SqliteFrontier
 from crawler.spider import ConfigSpider, Spider
+from crawler.store import cookies as cookie_table
+from crawler.store.cookies import CookieRows
 from crawler.store.sqlite import Store
 
 
@@ -40,10 +48,10 @@ async def open_crawl(store: Store, config: CrawlConfig, output: Path, *,
         raise CrawlerError(f"{output}: no unfinished crawl named {config.name!r} to resume")
     if resume:
         assert previous is not None
-        await store.resume_crawl(previous["id"], config.to_json_dict())
+        await store.resume_crawl(previous["id"], config.to_json_dict(redact=True))
         return Session(previous["id"], resumed=previous)
     recrawl_of = previous if previous is not None and config.recrawl else None
-    crawl_id = await store.start_crawl(config.name, config.to_json_dict(),
+    crawl_id = await store.start_crawl(config.name, config.to_json_dict(redact=True),
                                        recrawl_of=recrawl_of["id"] if recrawl_of else None)
     return Session(crawl_id, recrawl_of=recrawl_of, recrawling=config.recrawl)
 
@@ -56,6 +64,33 @@ async def seed_recrawl(store: Store, session: Session,
     previous = session.recrawl_of["id"]
     queued = await recrawl.seed(store, session.crawl_id, previous)
     announce(f"recrawling {queued:,} pages of crawl #{previous}")
+
+
+async def keep_cookies(store: Store, crawl_id: int, fetcher: Fetcher,
+                       config: CrawlConfig) -> None:
+    """With `fetch.cookies`, give the fetcher's jar what this crawl saved (a resumed
+    session), then the config's presets, and save it with every batch that changed it."""
+    jar = getattr(fetcher, "cookie_jar", None)
+    if not isinstance(jar, Jar):
+        return
+    jar.restore(await cookie_table.load(store, crawl_id))
+    jar.preset(config.fetch.preset_cookies)
+    CookieRows(store, crawl_id, jar.rows)
+
+
+def frontier_for(given: Frontier | None, config: CrawlConfig, store: Store, crawl_id: int,
+                 spider: Spider) -> Frontier:
+    """The frontier given to the Crawler, else the `frontier` setting's.
+
+    The SQLite frontier stores a callback by the name of the spider method
+    it is; any other callable cannot survive a restart (see frontier/codec.py).
+    """
+    if given is not None:
+        return given
+    if config.frontier == "memory":
+        return MemoryFrontier()
+    codec = RequestCodec.for_spider(spider)
+    return SqliteFrontier(store, crawl_id, codec)
 
 
 def _should_resume(previous: dict[str, Any] | None, mode: str) -> bool:

@@ -8,7 +8,7 @@ The contract every fetcher keeps:
 
 - `fetch` returns a `Response` or raises `FetchError` whose `kind` is the
   `errors.kind` to record (`connection`, `timeout`, `redirect`,
-  `invalid_url`). It never raises anything else for a bad server.
+  `invalid_url`, `proxy`). It never raises anything else for a bad server.
 - It is bounded: no request costs more than the fetcher's timeouts, and no
   body more than `FetchOptions.max_body_size` bytes (after content
   decoding). A body over the cap is not an exception: the response comes

@@ -8,27 +8,44 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
 
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from crawler.config import FetchConfig
+from crawler.config import FetchConfig, secrets
 from crawler.errors import FetchError, InvalidURLError
 from crawler.fetch.base import CHUNK, PAGE, FetchOptions
+from crawler.fetch.cookies import Jar
+from crawler.fetch.hosts import HostRules
+from crawler.fetch.proxies import Proxies, Proxy
 from crawler.models import Request, Response
 
 log = logging.getLogger(__name__)
 
+# on_proxy_failure(request, message): a proxy failed on this request (it is tried on another).
+ProxyFailure = Callable[[Request, str], None]
 
 
 class HttpFetcher:
-    """Owns the aiohttp session: `open()` ... `close()`, or `async with HttpFetcher(config)`."""
+    """Owns the aiohttp session: `open()` ... `close()`, or `async with HttpFetcher(config)`.
 
-    def __init__(self, config: FetchConfig) -> None:
+    With `fetch.cookies` it keeps a `cookie_jar` (`crawler.fetch.cookies.Jar`,
+    made when it opens), which the crawl restores and saves; without, the
+    cookies responses set are dropped. `on_proxy_failure(request, message)`
+    hears of each proxy that failed (the crawl records it), and
+    `proxies.summary()` counts what each proxy did.
+    """
+
+    def __init__(self, config: FetchConfig, *,
+                 on_proxy_failure: ProxyFailure | None = None) -> None:
         self.config = config
+        self.cookie_jar: Jar | None = None
+        self.on_proxy_failure = on_proxy_failure
+        self.proxies: Proxies | None = None
+        self._hosts: HostRules | None = None
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> HttpFetcher:
@@ -40,16 +57,21 @@ class HttpFetcher:
         await self.close()
 
     async def open(self) -> None:
+        """Start the session; secrets named in the config are read from the environment
+        here (a ConfigError when one is not set)."""
         config = self.config
+        self._hosts, self.proxies = HostRules(config), Proxies(config)
+        self.cookie_jar = Jar() if config.cookies else None
         connector = aiohttp.TCPConnector(
             limit=config.concurrency, limit_per_host=0, ttl_dns_cache=300,
             enable_cleanup_closed=True,
         )
-        headers = CIMultiDict(config.headers)
+        headers = CIMultiDict((name, secrets.expand(value)) for name, value in config.headers)
         headers.setdefault("User-Agent", config.user_agent)
         headers.setdefault("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
         self._session = aiohttp.ClientSession(
-            connector=connector, headers=headers, cookie_jar=aiohttp.DummyCookieJar(),
+            connector=connector, headers=headers,
+            cookie_jar=aiohttp.DummyCookieJar() if self.cookie_jar is None else self.cookie_jar,
             # sock_read bounds each wait for bytes (a server that never answers);
             # total bounds the whole request, body included (one that dribbles).
             timeout=aiohttp.ClientTimeout(total=config.timeout,
@@ -64,7 +86,7 @@ class HttpFetcher:
             self._session = None
 
     async def fetch(self, request: Request, options: FetchOptions = PAGE) -> Response:
-        """GET `request.url`; raises FetchError (with its `kind`) when no response came.
+        """Send `request`; raises FetchError (with its `kind`) when no response came.
 
         With `max_redirects` 0 (the engine's way) a 3xx comes back as it is, for
         the caller to follow hop by hop; above 0 aiohttp follows up to that many
@@ -79,24 +101,28 @@ class HttpFetcher:
         `want_body(response)` sees the status and headers first; when it says
         no, the response comes back with an empty body, which was never read
         (the connection is closed rather than drained).
+
+        Through proxies, a proxy that fails is benched and the request sent
+        again at once through the next (`crawler.fetch.proxies`).
         """
-        if self._session is None:
-            raise RuntimeError("HttpFetcher is not open")
-        started = time.monotonic()
-        with _client_errors(started, self.config):
-            # Canonical URLs are already encoded: spare aiohttp a re-parse and re-quote.
-            url = URL(request.url, encoded=True)
-            # aiohttp raises on its max_redirects-th redirect, so it follows one fewer.
-            async with self._session.get(url, headers=request.headers,
-                                         allow_redirects=options.max_redirects > 0,
-                                         max_redirects=options.max_redirects + 1) as resp:
-                response = _response(request, resp)
-                want_body = options.want_body
-                if want_body is None or want_body(response):
-                    limit = options.max_body_size or self.config.max_body_size
-                    await _read_body(resp, response, limit, truncate=options.truncate)
-                response.elapsed = time.monotonic() - started
-                return response
+        session = self._open_session()
+        url = URL(request.url, encoded=True)  # canonical URLs are encoded already
+        headers, route = self._route(request, url)
+        for proxy in route:
+            started = time.monotonic()
+            try:
+                with _client_errors(started, self.config, proxy):
+                    # aiohttp raises on its max_redirects-th redirect, so it follows one fewer.
+                    async with session.request(
+                            request.method, url, data=request.body, headers=headers,
+                            proxy=proxy.url if proxy else None,
+                            allow_redirects=options.max_redirects > 0,
+                            max_redirects=options.max_redirects + 1) as resp:
+                        _check_proxy_answer(resp, proxy)
+                        return await _read(request, resp, options, self.config, started)
+            except ProxyError as exc:
+                self._proxy_failed(request, exc, route)
+        raise AssertionError("unreachable: the last proxy's failure is raised")
 
     @contextlib.asynccontextmanager
     async def stream(self, request: Request, *, max_redirects: int = 5
@@ -106,14 +132,20 @@ class HttpFetcher:
         aiohttp follows up to `max_redirects` redirects and undoes
         Content-Encoding (in bounded pieces). Raises FetchError like `fetch`.
         """
-        if self._session is None:
-            raise RuntimeError("HttpFetcher is not open")
-        started = time.monotonic()
-        with _client_errors(started, self.config):
-            resp = await self._session.get(URL(request.url, encoded=True),
-                                           headers=request.headers,
-                                           allow_redirects=True,
-                                           max_redirects=max_redirects + 1)  # see fetch()
+        session = self._open_session()
+        url = URL(request.url, encoded=True)
+        headers, route = self._route(request, url)
+        for proxy in route:
+            started = time.monotonic()
+            try:
+                with _client_errors(started, self.config, proxy):
+                    resp = await session.get(url, headers=headers, allow_redirects=True,
+                                             proxy=proxy.url if proxy else None,
+                                             max_redirects=max_redirects + 1)  # see fetch()
+                    _check_proxy_answer(resp, proxy)
+                break
+            except ProxyError as exc:
+                self._proxy_failed(request, exc, route)
         try:
             yield HttpBodyStream(resp, started, self.config)
         finally:
@@ -121,6 +153,39 @@ class HttpFetcher:
                 resp.release()
             else:  # left unread (a cap, an error): the connection cannot be reused
                 resp.close()
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("HttpFetcher is not open")
+        return self._session
+
+    def _route(self, request: Request, url: URL) -> tuple[Mapping[str, str] | None,
+                                                           list[Proxy | None]]:
+        """The request's headers (the host's from `fetch.hosts` under its own), and the
+        proxies to try in order ([None]: direct)."""
+        assert self._hosts is not None and self.proxies is not None
+        if not self._hosts and not self.proxies:
+            return request.headers, [None]
+        host = self._hosts.for_host(url.host or "")
+        headers = request.headers
+        if host.headers:
+            headers = {**host.headers, **(headers or {})}
+        return headers, self.proxies.route(url, host.proxies)
+
+    def _proxy_failed(self, request: Request, exc: ProxyError,
+                      route: list[Proxy | None]) -> None:
+        """Bench the proxy, tell the crawl, and raise if it was the last one to try."""
+        assert self.proxies is not None and exc.proxy is not None
+        self.proxies.failed(exc.proxy, str(exc))
+        position = route.index(exc.proxy)
+        following = route[position + 1] if position + 1 < len(route) else None
+        message = f"{exc}; " + (f"trying {following.name}" if following else
+                                f"no other proxy to try ({len(route)} tried)")
+        log.warning("%s: %s", request.url, message)
+        if self.on_proxy_failure is not None:
+            self.on_proxy_failure(request, message)
+        if following is None:
+            raise FetchError(message, kind="proxy") from None
 
 
 class HttpBodyStream:
@@ -155,11 +220,44 @@ class HttpBodyStream:
         return chunk
 
 
+class ProxyError(FetchError):
+    """A proxy failed (unreachable, refused the tunnel, 407): try another."""
+
+    kind = "proxy"
+
+    def __init__(self, proxy: Proxy, message: str) -> None:
+        super().__init__(f"proxy {proxy.name} failed: {message}")
+        self.proxy = proxy
+
+
+def _check_proxy_answer(resp: aiohttp.ClientResponse, proxy: Proxy | None) -> None:
+    """A 407 from a plain-http proxy is the proxy refusing us, not the site answering."""
+    if proxy is not None and resp.status == 407:
+        resp.close()
+        raise ProxyError(proxy, "407 Proxy Authentication Required")
+
+
 @contextlib.contextmanager
-def _client_errors(started: float, config: FetchConfig) -> Iterator[None]:
-    """aiohttp's and the socket's exceptions as FetchError with the `kind` errors stores."""
+def _client_errors(started: float, config: FetchConfig,
+                   proxy: Proxy | None = None) -> Iterator[None]:
+    """aiohttp's and the socket's exceptions as FetchError with the `kind` errors stores;
+    through a proxy, the proxy's own failures as ProxyError."""
+    if proxy is not None:
+        proxy.requests += 1
     try:
         yield
+    except ProxyError:
+        raise
+    except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
+        if proxy is None:
+            raise FetchError(_describe(exc), kind="connection") from None
+        raise ProxyError(proxy, _describe(exc)) from None
+    except aiohttp.ConnectionTimeoutError as exc:
+        if proxy is not None:  # the connection that timed out was to the proxy
+            raise ProxyError(proxy, f"connect timed out after {config.connect_timeout:g}s"
+                             ) from None
+        raise FetchError(_timed_out(exc, time.monotonic() - started, config),
+                         kind="timeout") from None
     except TimeoutError as exc:
         raise FetchError(_timed_out(exc, time.monotonic() - started, config),
                          kind="timeout") from None
@@ -169,6 +267,18 @@ def _client_errors(started: float, config: FetchConfig) -> Iterator[None]:
         raise FetchError(f"too many redirects: {exc}", kind="redirect") from None
     except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as exc:
         raise FetchError(_describe(exc), kind="connection") from None
+
+
+async def _read(request: Request, resp: aiohttp.ClientResponse, options: FetchOptions,
+                config: FetchConfig, started: float) -> Response:
+    """The response: headers always, the body if `want_body` wants it, within the cap."""
+    response = _response(request, resp)
+    want_body = options.want_body
+    if want_body is None or want_body(response):
+        limit = options.max_body_size or config.max_body_size
+        await _read_body(resp, response, limit, truncate=options.truncate)
+    response.elapsed = time.monotonic() - started
+    return response
 
 
 async def _read_body(resp: aiohttp.ClientResponse, response: Response, limit: int, *,

@@ -5,7 +5,10 @@ depth, referrer) and one JSON object for the rest (callback by method name,
 meta, headers, tries, ...), None for a plain link, which is nearly all of
 them. A callback that is not a method of the spider, or meta that is not
 JSON, cannot be written: such a request is kept in this process under a key
-(with a warning) and does not survive a restart, as in Scrapy's JOBDIR.
+(with a warning) and does not survive a restart, as in Scrapy's JOBDIR. A
+request with a body (a login form) or a credential header (Authorization,
+Cookie, X-Api-Key, ...) is kept the same way, on purpose: the file never
+holds a password.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from crawler.config import secrets
 from crawler.models import Request
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,9 @@ class RequestCodec:
     def encode(self, request: Request) -> str | None:
         """What a plain link lacks, as JSON; None for a plain link."""
         extra = _extra_fields(request)
+        if request.body is not None or _credentials(request):
+            # A form may hold a password, a header a token: never written down.
+            return self._keep_live(request, extra, warn=False)
         if request.callback is not None:
             name = self._name(request.callback)
             if name is None:
@@ -73,20 +80,27 @@ class RequestCodec:
         for name, value in extra.items():
             setattr(request, name, tuple(value) if isinstance(value, list) else value)
         if live is not None:
-            request.callback, request.meta = live.callback, live.meta
+            request.callback, request.meta, request.body = live.callback, live.meta, live.body
+            request.headers = live.headers
         return request
 
-    def _keep_live(self, request: Request, extra: dict[str, Any]) -> str:
+    def _keep_live(self, request: Request, extra: dict[str, Any], *, warn: bool = True) -> str:
         """A request that cannot be written as JSON lives in memory (lost on a restart)."""
         key = next(self._live_keys)
-        if not self._live:
+        if warn and not self._live:
             log.warning("%s: its callback or meta cannot be stored, so it is kept in memory "
                         "and will not survive a restart (use spider methods and JSON meta)",
                         request.url)
         self._live[key] = request
-        plain = {k: v for k, v in extra.items() if k not in ("meta", "callback")}
+        kept_back = ("meta", "callback", "body", "headers") if _credentials(request) else (
+            "meta", "callback", "body")
+        plain = {k: v for k, v in extra.items() if k not in kept_back}
         plain["live"] = key
         return json.dumps(plain, ensure_ascii=False, default=str)
+
+
+def _credentials(request: Request) -> bool:
+    return bool(request.headers) and any(secrets.sensitive(name) for name in request.headers)
 
 
 def _extra_fields(request: Request) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from crawler.errors import StorageError
 from crawler.frontier.base import Frontier, State
 from crawler.frontier.outbox import Outbox
 from crawler.models import Request
@@ -246,6 +247,8 @@ class Windows:
             # Empty for now, unless adds are buffered or being handed over.
             if not loaded and host not in self._dirty and self._writing[host] <= 0:
                 self._on_disk.discard(host)
+        except StorageError:
+            pass  # the store told the crawl, which stops; this host's rows stay on disk
         except Exception as exc:  # a frontier elsewhere, unreachable: the host waits
             await self._lease_failed(host, exc)
         finally:

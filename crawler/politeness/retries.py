@@ -15,7 +15,9 @@ from email.utils import parsedate_to_datetime
 from crawler.config import FetchConfig, PolitenessConfig
 from crawler.models import Request
 
-RETRYABLE_KINDS = frozenset({"connection", "timeout"})
+# "browser": the browser crashed mid-render; it is restarted and the page tried again.
+# "proxy": every proxy tried for the request failed.
+RETRYABLE_KINDS = frozenset({"connection", "timeout", "browser", "proxy"})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 

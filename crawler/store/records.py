@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from crawler.models import Screenshot
+
 
 def utc_now() -> str:
     """The current time as ISO 8601 UTC text with milliseconds, as stored everywhere."""
@@ -64,6 +66,8 @@ class PageRecord:
     content_hash: str | None = None
     change: str | None = None
     redirects: str | None = None  # JSON [[status, url], ...]
+    fetched_by: str = "http"  # or "browser": the body is the DOM after scripts ran
+    screenshot: Screenshot | None = None  # of a rendered page, with store.screenshot
     id: int | None = None
 
 

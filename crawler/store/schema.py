@@ -11,7 +11,9 @@ import aiosqlite
 
 # 2: frontier, sitemap_urls, crawls.runs/recrawl_of, pages.content_hash/change
 # 3: pages.redirects
-SCHEMA_VERSION = 3
+# 4: pages.fetched_by, screenshots
+# 5: cookies
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS crawls (
@@ -46,7 +48,8 @@ CREATE TABLE IF NOT EXISTS pages (
     body            BLOB,                -- NULL when store.body is false or it was not kept
     content_hash    TEXT,                -- SHA-256 of the body, first 128 bits, hex
     change          TEXT,                -- recrawls: new | changed | unchanged
-    redirects       TEXT                 -- JSON [[status, url], ...]: the hops that led here
+    redirects       TEXT,                -- JSON [[status, url], ...]: the hops that led here
+    fetched_by      TEXT NOT NULL DEFAULT 'http'  -- http | browser (the body is the rendered DOM)
 );
 CREATE INDEX IF NOT EXISTS pages_url ON pages(url);
 CREATE INDEX IF NOT EXISTS pages_crawl_status ON pages(crawl_id, status);
@@ -74,7 +77,7 @@ CREATE TABLE IF NOT EXISTS errors (
     url       TEXT NOT NULL,
     kind      TEXT NOT NULL,             -- http, connection, timeout, too_large, redirect,
                                          -- invalid_url, parse, callback, robots, sitemap,
-                                         -- internal, hook, sink
+                                         -- internal, hook, sink, browser
     message   TEXT NOT NULL,
     status    INTEGER,
     tries     INTEGER NOT NULL DEFAULT 1,
@@ -119,6 +122,24 @@ CREATE TABLE IF NOT EXISTS sitemap_urls (
     sitemap  TEXT NOT NULL               -- the sitemap that listed it
 );
 CREATE INDEX IF NOT EXISTS sitemap_urls_url ON sitemap_urls(url);
+CREATE TABLE IF NOT EXISTS screenshots (
+    page_id   INTEGER PRIMARY KEY REFERENCES pages(id),
+    crawl_id  INTEGER NOT NULL REFERENCES crawls(id),
+    full_page INTEGER NOT NULL,          -- 1: the whole page; 0: the viewport
+    png       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cookies (     -- the cookie jar of a crawl (fetch.cookies: true)
+    crawl_id  INTEGER NOT NULL REFERENCES crawls(id),
+    domain    TEXT NOT NULL,             -- the host it was set by, or the domain it is sent to
+    path      TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    expires   TEXT,                      -- ISO 8601 UTC; NULL: a session cookie
+    secure    INTEGER NOT NULL,
+    http_only INTEGER NOT NULL,
+    host_only INTEGER NOT NULL,          -- 1: sent to exactly `domain`; 0: and its subdomains
+    PRIMARY KEY (crawl_id, domain, path, name)
+);
 """
 
 # Columns added since schema version 1, added to older files when they are opened.
@@ -128,6 +149,7 @@ _ADDED_COLUMNS = (
     ("pages", "content_hash", "TEXT"),
     ("pages", "change", "TEXT"),
     ("pages", "redirects", "TEXT"),
+    ("pages", "fetched_by", "TEXT NOT NULL DEFAULT 'http'"),
 )
 
 

@@ -16,7 +16,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,6 +26,10 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from crawler.errors import StorageError
+from crawler.store import failures
+from crawler.store.failures import STORAGE_ERRORS
+from crawler.store.lock import WriterLock
 from crawler.store.records import (
     ErrorRecord,
     ItemRecord,
@@ -44,7 +48,7 @@ _WRITING: ContextVar[Store | None] = ContextVar("crawler_store_writing", default
 _PAGE_COLUMNS = (
     "id", "crawl_id", "url", "final_url", "status", "content_type", "encoding", "size",
     "title", "text", "markdown", "depth", "referrer", "fetched_at", "elapsed_ms", "headers",
-    "request_headers", "body", "content_hash", "change", "redirects",
+    "request_headers", "body", "content_hash", "change", "redirects", "fetched_by",
 )
 _INSERT_PAGES = f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}) VALUES "
 # The crawler indexes each batch of pages with one INSERT ... SELECT over its id
@@ -62,6 +66,7 @@ _INSERT_LINKS = (
     "INSERT INTO links (page_id, url, href, text) "
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)"
 )
+_INSERT_SCREENSHOTS = "INSERT INTO screenshots (page_id, crawl_id, full_page, png) VALUES "
 _INSERT_ITEMS = "INSERT INTO items (crawl_id, page_id, url, type, data, created_at) VALUES "
 _INSERT_SITEMAP_URLS = "INSERT INTO sitemap_urls (crawl_id, url, lastmod, sitemap) VALUES "
 _INSERT_ERRORS = (
@@ -111,10 +116,61 @@ class _Batch:
     items: list[tuple[Any, ...]] = field(default_factory=list)
     errors: list[tuple[Any, ...]] = field(default_factory=list)
     sitemap_urls: list[tuple[Any, ...]] = field(default_factory=list)
+    screenshots: list[tuple[Any, ...]] = field(default_factory=list)
     bytes: int = 0
 
     def __len__(self) -> int:
         return len(self.pages) + len(self.items) + len(self.errors) + len(self.sitemap_urls)
+
+    def add(self, record: Record, crawl_id: int | None) -> None:
+        """One record as the rows it becomes (a page's id is set by the store)."""
+        if isinstance(record, PageRecord):
+            self._page(record, crawl_id)
+        elif isinstance(record, ItemRecord):
+            self._item(record, crawl_id)
+        elif isinstance(record, ErrorRecord):
+            self._error(record, crawl_id)
+        else:
+            self._sitemap_url(record, crawl_id)
+
+    def _page(self, page: PageRecord, crawl_id: int | None) -> None:
+        page_id = page.id
+        self.pages.append((
+            page_id, crawl_id, page.url, page.final_url, page.status, page.content_type,
+            page.encoding, page.size, page.title, page.text, page.markdown, page.depth,
+            page.referrer, page.fetched_at, page.elapsed_ms, page.headers,
+            page.request_headers, page.body, page.content_hash, page.change, page.redirects,
+            page.fetched_by,
+        ))
+        if page.screenshot is not None:
+            self.screenshots.append((page_id, crawl_id, page.screenshot.full_page,
+                                            page.screenshot.png))
+            self.bytes += len(page.screenshot.png)
+        if page.links:
+            # JSON now rather than tuples until the flush: a page's ~50 links
+            # cost ~8 KB as text against ~23 KB as Python objects, and a
+            # batch holds hundreds of pages (measured: -12 MB peak RSS).
+            rows = json.dumps([(page_id, link[0], link[1], link[2]) for link in page.links],
+                              ensure_ascii=False)
+            self.links.append(rows[1:-1])  # the rows, without the brackets
+        self.bytes += len(page.body or b"") + len(page.text or "")
+
+    def _item(self, item: ItemRecord, crawl_id: int | None) -> None:
+        self.items.append((
+            crawl_id, item.page_id, item.url, item.type,
+            json.dumps(item.data, ensure_ascii=False, default=str), item.created_at,
+        ))
+
+    def _error(self, error: ErrorRecord, crawl_id: int | None) -> None:
+        self.errors.append((
+            crawl_id, error.url, error.kind, error.message, error.status, error.tries,
+            error.traceback, error.depth, error.referrer, error.at,
+        ))
+
+    def _sitemap_url(self, entry: SitemapUrlRecord, crawl_id: int | None) -> None:
+        """One URL a sitemap listed; its bytes count toward the batch size."""
+        self.sitemap_urls.append((crawl_id, entry.url, entry.lastmod, entry.sitemap))
+        self.bytes += len(entry.url) + len(entry.sitemap) + 64
 
 
 class BatchPart(Protocol):
@@ -154,20 +210,27 @@ class Store:
     # A batch is also written once `flush_interval` seconds old, so a slow
     # crawl killed with SIGKILL loses (and re-fetches) at most that much work.
     def __init__(self, path: str | Path, *, batch_pages: int = 400,
-                 batch_bytes: int = 8 * 1024 * 1024, flush_interval: float = 2.0) -> None:
+                 batch_bytes: int = 8 * 1024 * 1024, flush_interval: float = 2.0,
+                 lock: bool = True) -> None:
         self.path = Path(path)
         self.batch_pages = batch_pages
         self.batch_bytes = batch_bytes
         self.flush_interval = flush_interval
         self.crawl_id: int | None = None
+        # One writer per file (crawler/store/lock.py); `lock.previous` names a
+        # writer that died holding it, which this one took over.
+        self.lock = WriterLock(self.path) if lock else None
+        # The first write that failed (disk full, I/O error, ...); the crawl stops on it.
+        self.failure: StorageError | None = None
+        self.on_failure: Callable[[StorageError], None] | None = None
+        self.unstored_pages = 0  # pages taken into batches that could not be written
         self._db: aiosqlite.Connection | None = None
         self._batch = _Batch()
         self._parts: list[BatchPart] = []
         self._next_page_id = 1
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the open file
         self._write_lock = asyncio.Lock()
         self._last_flush = time.monotonic()
-        self._writers = {PageRecord: self._page, ItemRecord: self._item,
-                         ErrorRecord: self._error, SitemapUrlRecord: self._sitemap_url}
 
     async def __aenter__(self) -> Store:
         await self.open()
@@ -178,31 +241,40 @@ class Store:
         await self.close()
 
     async def open(self) -> None:
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, cached_statements=0)
-        # 16 KiB pages (only takes effect on a new file): a 20-30 KB body spans
-        # two overflow pages instead of six, and the WAL checkpoint copies less;
-        # measured 22% less writer CPU than 4 KiB. Checkpoint every ~32 MiB.
-        await self._db.execute("PRAGMA page_size=16384")
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute("PRAGMA wal_autocheckpoint=2000")
-        await self._db.execute("PRAGMA foreign_keys=OFF")
-        await migrate(self._db)
-        await self._db.commit()
-        async with self._db.execute("SELECT coalesce(max(id), 0) FROM pages") as cur:
-            row = await cur.fetchone()
-        self._next_page_id = (row[0] if row else 0) + 1
+        """Open (or create) the file for writing; OutputError says why it cannot be."""
+        failures.prepare_path(self.path)
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self._db, self._next_page_id = await _connect(self.path)
+            self._identity = failures.identity(self.path)
+        except BaseException as exc:
+            if self.lock is not None:
+                self.lock.release()
+            if isinstance(exc, STORAGE_ERRORS):
+                raise failures.open_error(self.path, exc) from None
+            raise
 
     async def close(self) -> None:
+        """Write what is buffered, close the file, let go of the lock.
+
+        A failed last write is raised only when it is the store's first
+        failure; an earlier one was reported already (`failure`).
+        """
         if self._db is None:
             return
+        failed_before = self.failure is not None
         try:
             await self.flush()
+        except StorageError:
+            if not failed_before:
+                raise
         finally:
-            await self._db.close()
+            with contextlib.suppress(Exception):
+                await self._db.close()
             self._db = None
+            if self.lock is not None:
+                self.lock.release()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -228,95 +300,80 @@ class Store:
             token = _WRITING.set(self)
             try:
                 yield self.db
-            except BaseException:
-                await self.db.rollback()
+                await self.db.commit()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):  # it must not hide why we got here
+                    await self.db.rollback()
+                if isinstance(exc, STORAGE_ERRORS):
+                    raise self._failed(exc) from None
                 raise
             finally:
                 _WRITING.reset(token)
-            await self.db.commit()
+
+    def _failed(self, exc: BaseException) -> StorageError:
+        """A write failed: remember the first failure and tell `on_failure` of it."""
+        error = failures.storage_error(self.path, exc)
+        if self.failure is None:
+            self.failure = error
+            log.debug("writing %s failed: %s", self.path, exc)
+            if self.on_failure is not None:
+                self.on_failure(error)
+        return error
 
     # ---- crawl rows ----
 
     async def start_crawl(self, name: str, config: Mapping[str, Any], *,
                           recrawl_of: int | None = None) -> int:
         """Insert a `crawls` row in state running and remember its id."""
-        cur = await self.db.execute(
-            "INSERT INTO crawls (name, started_at, status, config, recrawl_of) "
-            "VALUES (?, ?, 'running', ?, ?)",
-            (name, utc_now(), json.dumps(config, ensure_ascii=False, default=str), recrawl_of),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO crawls (name, started_at, status, config, recrawl_of) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (name, utc_now(), json.dumps(config, ensure_ascii=False, default=str),
+                 recrawl_of),
+            )
         self.crawl_id = cur.lastrowid
         return int(cur.lastrowid or 0)
 
     async def resume_crawl(self, crawl_id: int, config: Mapping[str, Any]) -> None:
         """Continue crawl `crawl_id`: running again, one more run, with this run's config."""
-        await self.db.execute(
-            "UPDATE crawls SET status = 'running', finished_at = NULL, runs = runs + 1, "
-            "config = ? WHERE id = ?",
-            (json.dumps(config, ensure_ascii=False, default=str), crawl_id))
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE crawls SET status = 'running', finished_at = NULL, runs = runs + 1, "
+                "config = ? WHERE id = ?",
+                (json.dumps(config, ensure_ascii=False, default=str), crawl_id))
         self.crawl_id = crawl_id
 
     async def latest_crawl(self, name: str) -> dict[str, Any] | None:
         """The newest crawl called `name`: id, status, pages and URLs still to fetch."""
-        async with self.db.execute(
-                "SELECT id, status, (SELECT count(*) FROM frontier f WHERE f.crawl_id = c.id "
-                "AND f.state IN ('queued', 'leased')) AS to_fetch, "
-                "(SELECT count(*) FROM pages p WHERE p.crawl_id = c.id) AS pages "
-                "FROM crawls c WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)) as cur:
-            row = await cur.fetchone()
+        try:
+            async with self.db.execute(
+                    "SELECT id, status, (SELECT count(*) FROM frontier f WHERE f.crawl_id = c.id "
+                    "AND f.state IN ('queued', 'leased')) AS to_fetch, "
+                    "(SELECT count(*) FROM pages p WHERE p.crawl_id = c.id) AS pages "
+                    "FROM crawls c WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)) as cur:
+                row = await cur.fetchone()
+        except STORAGE_ERRORS as exc:
+            raise self._failed(exc) from None
         return None if row is None else dict(zip(("id", "status", "to_fetch", "pages"), row,
                                                   strict=True))
 
     async def finish_crawl(self, status: str, stats: Mapping[str, Any]) -> None:
         await self.flush()
-        await self.db.execute(
-            "UPDATE crawls SET finished_at = ?, status = ?, stats = ? WHERE id = ?",
-            (utc_now(), status, json.dumps(stats, default=str), self.crawl_id),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE crawls SET finished_at = ?, status = ?, stats = ? WHERE id = ?",
+                (utc_now(), status, json.dumps(stats, default=str), self.crawl_id),
+            )
 
     # ---- the Sink ----
 
     def write(self, record: Record) -> None:
         """Buffer one record; a PageRecord gets its `id` here."""
-        self._writers[type(record)](record)
-
-    def _page(self, page: PageRecord) -> None:
-        page.id = page_id = self._next_page_id
-        self._next_page_id += 1
-        self._batch.pages.append((
-            page_id, self.crawl_id, page.url, page.final_url, page.status, page.content_type,
-            page.encoding, page.size, page.title, page.text, page.markdown, page.depth,
-            page.referrer, page.fetched_at, page.elapsed_ms, page.headers,
-            page.request_headers, page.body, page.content_hash, page.change, page.redirects,
-        ))
-        if page.links:
-            # JSON now rather than tuples until the flush: a page's ~50 links
-            # cost ~8 KB as text against ~23 KB as Python objects, and a
-            # batch holds hundreds of pages (measured: -12 MB peak RSS).
-            rows = json.dumps([(page_id, link[0], link[1], link[2]) for link in page.links],
-                              ensure_ascii=False)
-            self._batch.links.append(rows[1:-1])  # the rows, without the brackets
-        self._batch.bytes += len(page.body or b"") + len(page.text or "")
-
-    def _item(self, item: ItemRecord) -> None:
-        self._batch.items.append((
-            self.crawl_id, item.page_id, item.url, item.type,
-            json.dumps(item.data, ensure_ascii=False, default=str), item.created_at,
-        ))
-
-    def _error(self, error: ErrorRecord) -> None:
-        self._batch.errors.append((
-            self.crawl_id, error.url, error.kind, error.message, error.status, error.tries,
-            error.traceback, error.depth, error.referrer, error.at,
-        ))
-
-    def _sitemap_url(self, entry: SitemapUrlRecord) -> None:
-        """One URL a sitemap listed; its bytes count toward the batch size."""
-        self._batch.sitemap_urls.append((self.crawl_id, entry.url, entry.lastmod, entry.sitemap))
-        self._batch.bytes += len(entry.url) + len(entry.sitemap) + 64
+        if isinstance(record, PageRecord):
+            record.id = self._next_page_id
+            self._next_page_id += 1
+        self._batch.add(record, self.crawl_id)
 
     async def maybe_flush(self) -> bool:
         """Flush when the buffer is big or old enough; True when a batch was written.
@@ -344,16 +401,26 @@ class Store:
         if not len(self._batch) and not parts:  # links only ever arrive with their page
             return False
         batch, self._batch = self._batch, _Batch()
-        # One transaction at a time: two interleaved batches on one connection
-        # would commit (or roll back) each other's rows.
-        writes = [part.writes(taken) for part, taken in parts]
-        async with self.transaction():
-            # One flat gather: the writer thread runs the pages' statements and
-            # the parts' back to back, and the commit follows the last result
-            # after as few turns of the busy loop as possible (each costs
-            # milliseconds while the write lock is held).
-            results = await gather_all(*self._statements(batch),
-                                       *(w for part_writes in writes for w in part_writes))
+        try:
+            # In WAL mode SQLite goes on appending to the log of a file that was
+            # removed or replaced, and the end of the crawl would lose it all.
+            if not failures.same_file(self.path, self._identity):
+                raise self._failed(failures.gone(self.path))
+            writes = [part.writes(taken) for part, taken in parts]
+            # One transaction at a time: two interleaved batches on one connection
+            # would commit (or roll back) each other's rows.
+            async with self.transaction():
+                # One flat gather: the writer thread runs the pages' statements and
+                # the parts' back to back, and the commit follows the last result
+                # after as few turns of the busy loop as possible (each costs
+                # milliseconds while the write lock is held).
+                results = await gather_all(*self._statements(batch),
+                                           *(w for part_writes in writes for w in part_writes))
+        except StorageError:
+            # Rolled back, frontier marks included: these pages' requests stay
+            # leased, so the next run fetches them again.
+            self.unstored_pages += len(batch.pages)
+            raise
         done = len(results) - sum(map(len, writes))
         for (part, taken), part_writes in zip(parts, writes, strict=True):
             await part.committed(taken, results[done:done + len(part_writes)])
@@ -364,6 +431,29 @@ class Store:
         """Every statement of the batch, started (the caller's transaction commits them)."""
         db = self.db
         return [db.execute(sql, params) for sql, params in _statements(batch)]
+
+
+async def _connect(path: Path) -> tuple[aiosqlite.Connection, int]:
+    """The file opened for writing and brought up to the schema; and the next page id."""
+    db = await aiosqlite.connect(path, cached_statements=0)
+    try:
+        # 16 KiB pages (only takes effect on a new file): a 20-30 KB body spans
+        # two overflow pages instead of six, and the WAL checkpoint copies less;
+        # measured 22% less writer CPU than 4 KiB. Checkpoint every ~32 MiB.
+        await db.execute("PRAGMA page_size=16384")
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA wal_autocheckpoint=2000")
+        await db.execute("PRAGMA foreign_keys=OFF")
+        await migrate(db)
+        await db.commit()
+        async with db.execute("SELECT coalesce(max(id), 0) FROM pages") as cur:
+            row = await cur.fetchone()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await db.close()
+        raise
+    return db, (row[0] if row else 0) + 1
 
 
 async def gather_all(*aws: Awaitable[Any]) -> list[Any]:
@@ -385,6 +475,7 @@ def _statements(batch: _Batch) -> Iterator[tuple[str, Sequence[Any]]]:
         yield _INDEX_PAGES, (batch.pages[0][0], batch.pages[-1][0])
     if batch.links:
         yield _INSERT_LINKS, ("[" + ",".join(batch.links) + "]",)
+    yield from multirow_inserts(_INSERT_SCREENSHOTS, batch.screenshots)
     yield from multirow_inserts(_INSERT_ITEMS, batch.items)
     yield from multirow_inserts(_INSERT_ERRORS, batch.errors)
     yield from multirow_inserts(_INSERT_SITEMAP_URLS, batch.sitemap_urls)
