@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import assert_fetched_once, cli_command, cli_env, rows, scalar
 from tests.redis_server import REDIS, RedisServer
-from tests.site import SiteServer, reachable, tree_site
+from tests.site import Page, SiteServer, path_of, reachable, tree_site
 
 pytestmark = [pytest.mark.timeout(120),
               pytest.mark.skipif(REDIS is None, reason="redis-server is not installed "
@@ -333,3 +333,40 @@ def test_merge_refuses_an_existing_output_and_a_missing_shard(tmp_path) -> None:
         done = subprocess.run(cli_command("merge", *args), env=cli_env(), capture_output=True,
                               text=True, timeout=30, check=False)
         assert done.returncode == 2 and message in done.stderr
+
+
+def test_robots_txt_is_fetched_once_for_the_whole_cluster(site_server, redis_server,
+                                                          tmp_path) -> None:
+    site = tree_site(30)
+    site["/robots.txt"] = Page("User-agent: *\nDisallow: /p/2\n", content_type="text/plain")
+    server = site_server(site, host="127.0.0.2", latency=0.02)
+    redis = redis_server()
+    config = write_config(tmp_path / "c.yaml", [server.url("/")],
+                          politeness={"robots_txt": "obey"})
+
+    finish([start_node(config, redis, tmp_path / f"s{i}.db") for i in range(3)])
+
+    assert server.paths.count("/robots.txt") == 1
+    assert "/p/2" not in server.paths
+    refused = [path_of(row["url"]) for i in range(3) for row in rows(
+        tmp_path / f"s{i}.db", "SELECT url FROM errors WHERE kind = 'robots'")]
+    assert sorted(refused) == ["/p/2", "/p/20", "/p/21"]  # each refused once, by one process
+
+
+def test_a_retry_after_cools_the_host_for_every_process(site_server, redis_server,
+                                                        tmp_path) -> None:
+    site = tree_site(40, fanout=6)
+    site["/p/4"] = [Page("busy", status=429, headers={"Retry-After": "2"}), site["/p/4"]]
+    server = site_server(site, host="127.0.0.2", latency=0.02)
+    redis = redis_server()
+    config = write_config(tmp_path / "c.yaml", [server.url("/")],
+                          politeness={"per_host_concurrency": 2})
+
+    finish([start_node(config, redis, tmp_path / f"s{i}.db") for i in range(3)])
+
+    records = server.requests
+    busy = next(i for i, r in enumerate(records) if r.path == "/p/4")
+    later = [r.arrived for r in records[busy + 1:]]
+    # requests already on their way when the 429 left may arrive just after it
+    assert len([t for t in later if t - records[busy].arrived < 1.9]) <= 2 * 3
+    assert set(server.paths) == reachable(tree_site(40, fanout=6))
