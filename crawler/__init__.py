@@ -13,13 +13,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from crawler.config import CrawlConfig, load_config
+from crawler.engine.blocking import run_sync
 from crawler.engine.crawler import Crawler
+from crawler.engine.fetchall import Fetching, fetch_all
 from crawler.errors import ConfigError, CrawlerError, FetchError, SpiderLoadError
 from crawler.models import Item, Request, Response
 from crawler.spider import Spider
@@ -34,12 +35,14 @@ __all__ = [
     "Crawler",
     "CrawlerError",
     "FetchError",
+    "Fetching",
     "Item",
     "Request",
     "Response",
     "Spider",
     "SpiderLoadError",
     "crawl",
+    "fetch_all",
     "load_config",
     "run",
 ]
@@ -62,5 +65,12 @@ async def crawl(spider: Spider | type[Spider] | None = None, *,
 def run(spider: Spider | type[Spider] | None = None, *, config: CrawlConfig | None = None,
         settings: Mapping[str, Any] | None = None,
         output: str | Path | None = None) -> CrawlStats:
-    """`crawl()` for code that is not already inside an event loop."""
-    return asyncio.run(crawl(spider, config=config, settings=settings, output=output))
+    """`crawl()` from synchronous code; blocks until the crawl ends and returns its stats.
+
+    Inside a running event loop (a Jupyter notebook) the crawl runs on its own
+    loop in a thread, so this works there too (`await crawl(...)` does not
+    block the notebook's loop). An interrupt stops the crawl gracefully; a
+    second one abandons the requests in flight.
+    """
+    runner = Crawler(spider, config, settings=settings, output=output)
+    return run_sync(runner.run, stop=runner.stop, abort=runner.abort)

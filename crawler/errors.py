@@ -2,6 +2,7 @@
 
     CrawlerError                 base of everything we raise on purpose
     ├── ConfigError              a bad config file, flag or setting (user error: no traceback)
+    │   └── ConfigErrors         several of them, found in one reading, in file order
     ├── SpiderLoadError          `crawler run x.py` could not find or import a Spider
     ├── SitemapError             a sitemap malformed or over a cap (errors.kind "sitemap")
     ├── BrowserError             rendering was asked for and no browser can be started
@@ -31,6 +32,23 @@ class ConfigError(CrawlerError):
             where = f"{where}:{line}"
         text = f"{key}: {message}" if key else message
         super().__init__(f"{where}: {text}")
+
+
+class ConfigErrors(ConfigError):
+    """Every mistake found in one reading of a config; `errors` in file order, one a line.
+
+    Its own source, line, key and detail are the first mistake's, so code that
+    looks at one error still sees the first.
+    """
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = sorted(errors, key=lambda e: e.line or 0)
+        first = self.errors[0]
+        super().__init__(first.detail, source=first.source, line=first.line, key=first.key)
+        self.args = ("\n".join(str(e) for e in self.errors),)
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 class SpiderLoadError(CrawlerError):

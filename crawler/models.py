@@ -174,6 +174,16 @@ class Response:
         except (ValueError, TypeError):
             return href
 
+    def unparsed_copy(self) -> Response:
+        """The same response (its body shared, not copied) without the parsed tree, which
+        is parsed again if asked: for code that keeps a response after the engine is done."""
+        copy = Response(url=self.url, request=self.request, status=self.status,
+                        headers=self.headers, body=self.body, content_type=self.content_type,
+                        charset=self._charset, elapsed=self.elapsed,
+                        request_headers=self.request_headers)
+        copy.too_large = self.too_large
+        return copy
+
     def follow(self, href: str, callback: Callback | None = None,
                meta: dict[str, Any] | None = None, **kwargs: Any) -> Request:
         """A request for `href` (relative to this page) that continues this crawl path."""

@@ -23,13 +23,17 @@ class Spider:
     or None. It yields dicts or `Item`s (stored in `items`), `Request`s
     (usually `response.follow(href, callback=...)`) and plain URL strings
     (followed with the default callback). The default `parse` follows every
-    link; the engine drops those out of scope.
+    link; the engine drops those out of scope. Callbacks see responses below
+    400 unless `handle_http_errors` is true.
     """
 
     name: ClassVar[str] = "spider"
     start_urls: ClassVar[Sequence[str]] = ()
     allowed_domains: ClassVar[Sequence[str]] = ()
     custom_settings: ClassVar[Mapping[str, Any]] = {}
+    # True: callbacks also see 4xx/5xx responses (after retries); they are still
+    # stored and recorded in `errors` (kind http) as usual.
+    handle_http_errors: ClassVar[bool] = False
 
     def __init__(self, config: CrawlConfig | None = None) -> None:
         self.config = config

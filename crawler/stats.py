@@ -1,20 +1,16 @@
-"""Counters of a crawl, the live progress line and the final report."""
+"""Counters of a crawl and the final report (the live view is `crawler.engine.live`)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
-from rich.text import Text
 
 
 @dataclass(slots=True)
@@ -38,6 +34,9 @@ class CrawlStats:
     sitemaps: Counter[str] = field(default_factory=Counter)
     # {proxy (no credentials): {requests, failures, last_error}} when proxies were used
     proxies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # requests that reached their end in this run: stored, failed, refused or
+    # skipped (a redirect counts once, at its last hop); the live view's "done"
+    ended: int = 0
     duration: float = 0.0
     started: float = field(default_factory=time.monotonic)
 
@@ -64,52 +63,6 @@ class CrawlStats:
         }
 
 
-@dataclass(slots=True)
-class Snapshot:
-    """The moving parts the live line shows besides the counters."""
-
-    queued: int
-    in_flight: int
-
-
-class Progress:
-    """Live progress on a terminal (rich), or a plain line every few seconds otherwise."""
-
-    def __init__(self, stats: CrawlStats, snapshot: Callable[[], Snapshot], *,
-                 stream: TextIO | None = None, interval: float | None = None) -> None:
-        self.stats = stats
-        self.snapshot = snapshot
-        self.stream = stream or sys.stderr
-        self.console = Console(file=self.stream, stderr=self.stream is sys.stderr)
-        self.live = self.console.is_terminal
-        self.interval = interval if interval is not None else (0.5 if self.live else 10.0)
-
-    async def run(self) -> None:
-        """Refresh until cancelled."""
-        if not self.live:
-            while True:
-                await asyncio.sleep(self.interval)
-                print(self.line().plain, file=self.stream, flush=True)
-        with Live(self.line(), console=self.console, refresh_per_second=4,
-                  transient=True) as live:
-            while True:
-                await asyncio.sleep(self.interval)
-                live.update(self.line())
-
-    def line(self) -> Text:
-        stats, snap = self.stats, self.snapshot()
-        elapsed = time.monotonic() - stats.started
-        return Text.assemble(
-            ("pages ", "dim"), (f"{stats.pages:,}", "bold"),
-            ("  pages/s ", "dim"), f"{stats.pages_per_second:,.1f}",
-            ("  queued ", "dim"), f"{snap.queued:,}",
-            ("  in flight ", "dim"), f"{snap.in_flight:,}",
-            ("  errors ", "dim"), (f"{stats.errors:,}", "red" if stats.errors else ""),
-            ("  items ", "dim"), f"{stats.items:,}",
-            ("  elapsed ", "dim"), _clock(elapsed),
-        )
-
-
 def report(stats: CrawlStats, stream: TextIO | None = None) -> None:
     """Print the end-of-crawl summary."""
     console = Console(file=stream or sys.stderr, highlight=False)
@@ -119,14 +72,14 @@ def report(stats: CrawlStats, stream: TextIO | None = None) -> None:
     table.add_column()
     table.add_row("pages", f"{stats.pages:,}")
     table.add_row("by status", _counts(stats.by_status))
-    table.add_row("bytes", _size(stats.bytes))
+    table.add_row("bytes", size_text(stats.bytes))
     table.add_row("items", f"{stats.items:,}")
     table.add_row("errors", f"{stats.errors:,}  {_counts(stats.errors_by_kind)}".rstrip())
     table.add_row("retries", f"{stats.retries:,}")
     table.add_row("dropped", _counts(stats.dropped) or "0")
     if stats.sitemaps:
         table.add_row("sitemaps", _counts(stats.sitemaps))
-    table.add_row("duration", _clock(stats.duration))
+    table.add_row("duration", clock(stats.duration))
     table.add_row("pages/s", f"{stats.pages_per_second:,.1f}")
     table.add_row("output", str(stats.output))
     console.print(table)
@@ -136,7 +89,7 @@ def _counts(counter: Counter[Any]) -> str:
     return "  ".join(f"{key}: {n:,}" for key, n in sorted(counter.items(), key=str))
 
 
-def _size(n: float) -> str:
+def size_text(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
@@ -144,7 +97,8 @@ def _size(n: float) -> str:
     return f"{n:,.1f} GiB"
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """Seconds as h:mm:ss.s."""
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours:d}:{minutes:02d}:{secs:04.1f}"

@@ -14,7 +14,10 @@ PACKAGE = Path(crawler.__file__).parent
 PUBLIC = [
     "ConfigError", "CrawlConfig", "CrawlStats", "Crawler", "CrawlerError", "FetchError",
     "Item", "Request", "Response", "Spider", "SpiderLoadError", "crawl", "load_config", "run",
+    # issue 14: fetching a given list of URLs, following nothing, as an async iterator
+    "fetch_all", "Fetching",
 ]
+FETCH_ALL_PARAMETERS = ["urls", "config", "settings", "output", "name"]
 CRAWL_PARAMETERS = ["spider", "config", "settings", "output"]
 CRAWLER_PARAMETERS = ["self", "spider", "config", "output", "settings", "progress", "fetcher",
                       "frontier", "sinks", "hooks", "announce"]
@@ -105,6 +108,7 @@ def test_the_public_api_stays_as_it_is() -> None:
     assert list(inspect.signature(crawler.crawl).parameters) == CRAWL_PARAMETERS
     assert list(inspect.signature(crawler.run).parameters) == CRAWL_PARAMETERS
     assert list(inspect.signature(crawler.Crawler.__init__).parameters) == CRAWLER_PARAMETERS
+    assert list(inspect.signature(crawler.fetch_all).parameters) == FETCH_ALL_PARAMETERS
     for name in PUBLIC:
         assert getattr(crawler, name) is not None
 

@@ -491,8 +491,8 @@ ERRORS = {
         name: x
         store:
           everything: true
-    """, "3: store.everything: unknown key (valid keys: body, text, links, markdown, non_html, "
-        "screenshot, screenshot_full_page)"),
+    """, "3: store.everything: unknown key (valid keys: body, text, links, markdown, metadata, "
+        "non_html, screenshot, screenshot_full_page)"),
     "unknown_section": ("""
         name: x
         politenes: {}

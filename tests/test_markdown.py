@@ -116,3 +116,14 @@ def test_a_real_crawl_stores_markdown_when_asked(tmp_path_factory: pytest.TempPa
     (markdown,) = db.rows(f"SELECT markdown FROM pages WHERE url = '{db.url('/product/1')}'")[0]
     assert markdown.startswith("# Lamp\n\n12.50\n\n- light\n- brass\n\n- [back](")
     assert "Footer boilerplate" not in markdown and "tracking" not in markdown
+
+
+def test_headings_that_name_furniture_leave_an_article() -> None:
+    body = "".join(f"<p>Paragraph {i} of a long enough article, with commas, and more.</p>"
+                   for i in range(6))
+    html = (f"<body><article><h1>Story</h1>{body}<h2>Related articles</h2><ul>"
+            '<li><a href="/a">Another story</a></li><li><a href="/b">And another</a></li></ul>'
+            "<h3>Comments (2)</h3><h2>What happened next</h2><p>The end.</p></article></body>")
+    text = md(html)
+    assert "## What happened next" in text and "The end." in text
+    assert "Related" not in text and "Comments" not in text and "Another story" not in text

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.cli import cluster as cluster_cli
+from crawler.cli import commands as cli_commands
 from crawler.cli import db as cli_db
 from crawler.config import (
     OVERRIDE_SOURCE,
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     cluster_cli.register(sub)
     cli_db.register(sub)
+    cli_commands.register(sub)
     return parser
 
 
@@ -132,8 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(exc: BaseException, status: int, verbose: int) -> int:
-    """`crawler: error: <one line>`; the traceback only with -v."""
-    print(f"crawler: error: {exc}", file=sys.stderr)
+    """`crawler: error: <one line>` (a config's mistakes: one a line); the traceback
+    only with -v."""
+    for line in str(exc).splitlines() or [""]:
+        print(f"crawler: error: {line}", file=sys.stderr)
     if verbose:
         traceback.print_exception(exc)
     return status

@@ -1,4 +1,5 @@
-"""`crawler export`: pages, items and links as JSON Lines or CSV; pages as WARC 1.1.
+"""`crawler export`: pages, items and links as JSON Lines or CSV; pages as WARC 1.1;
+the corpus (main content as Markdown with metadata) as Markdown files or JSON Lines.
 
 Every exporter walks a cursor row by row and writes as it goes, so memory
 stays flat however large the database is. Files are written under a
@@ -27,17 +28,18 @@ from urllib.parse import urlsplit
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from crawler.cli import corpus, duplicates
 from crawler.cli.query import QueryError, csv_value, execute
 
-FORMATS = ("jsonl", "csv", "warc")
-WHAT = ("pages", "items", "links", "screenshots")
+FORMATS = ("jsonl", "csv", "warc", "markdown")
+WHAT = ("pages", "items", "links", "corpus", "screenshots")
 
 PAGE_COLUMNS = (
     "id", "crawl_id", "url", "final_url", "status", "content_type", "encoding", "size",
     "title", "depth", "referrer", "fetched_at", "elapsed_ms", "headers", "request_headers",
-    "text", "markdown", "redirects",
+    "text", "markdown", "redirects", "metadata", "simhash", "content_hash",
 )
-JSON_COLUMNS = ("headers", "request_headers", "data", "redirects")
+JSON_COLUMNS = ("headers", "request_headers", "data", "redirects", "metadata")
 ITEM_COLUMNS = ("id", "crawl_id", "page_id", "url", "type", "created_at")
 
 
@@ -49,11 +51,26 @@ class ExportError(QueryError):
 class ExportResult:
     records: int  # rows written (WARC: pages written, each as a request and a response)
     skipped: int = 0  # WARC: pages without a stored body
+    documents: int = 0  # corpus: pages written (records are chunks when chunked)
+    left_out: int = 0  # pages left out as duplicates (--dedupe)
+
+
+@dataclass
+class Options:
+    """What the corpus and page exports can be asked besides format and output."""
+
+    crawl_id: int | None = None
+    item_type: str | None = None
+    chunk_size: int | None = None  # corpus: cut Markdown by headings into this many chars
+    dedupe: str = "none"  # none | exact | near
+    max_distance: int = duplicates.sim.MAX_DISTANCE
 
 
 def guess_format(path: str | None) -> str | None:
     """The format implied by an output file name, if any."""
     name = (path or "").lower()
+    if name.endswith(("/", os.sep)):
+        return "markdown"
     if name.endswith((".warc", ".warc.gz")):
         return "warc"
     if name.endswith((".jsonl", ".ndjson")):
@@ -62,29 +79,88 @@ def guess_format(path: str | None) -> str | None:
 
 
 def export(conn: sqlite3.Connection, fmt: str, what: str, output: str | None, *,
-           crawl_id: int | None = None, item_type: str | None = None) -> ExportResult:
+           crawl_id: int | None = None, item_type: str | None = None,
+           options: Options | None = None) -> ExportResult:
     """Write `what` from the database to `output` (None or '-' = stdout) as `fmt`."""
     if what == "screenshots":
         if output in (None, "-"):
             raise ExportError("screenshots go to a folder: -o DIR")
         return ExportResult(write_screenshots(conn, Path(str(output)), crawl_id=crawl_id))
+    options = options or Options(crawl_id=crawl_id, item_type=item_type)
+    check_options(fmt, what, output, options)
     if fmt == "warc":
-        if what != "pages":
-            raise ExportError("WARC holds pages only: use --what pages (the default)")
-        if output in (None, "-"):
-            raise ExportError("WARC export needs a file: -o crawl.warc.gz")
-        with_body, without_body = body_counts(conn, crawl_id)
-        if not with_body:
-            raise ExportError(NO_BODIES)
-        gzip = not str(output).lower().endswith(".warc")
-        with open_output(output, binary=True) as out:
-            written = write_warc(conn, out, crawl_id=crawl_id, gzip=gzip,
-                                 filename=Path(str(output)).name)
-        return ExportResult(written, without_body)
-    rows = _ROWS[what](conn, crawl_id, item_type)
+        return _warc(conn, output, options.crawl_id)
+    where = corpus.ELIGIBLE if what == "corpus" else "1"
+    skip = duplicates.left_out(conn, options.crawl_id, options.dedupe,
+                               max_distance=options.max_distance, where=where)
+    if what == "corpus":
+        return _corpus(conn, fmt, output, options, skip)
+    rows = _ROWS[what](conn, options.crawl_id, options.item_type)
     writer = _jsonl if fmt == "jsonl" else (_items_csv if what == "items" else _csv)
     with open_output(output, binary=False) as out:
-        return ExportResult(writer(rows, out, conn, crawl_id, item_type))
+        written = writer(_Skipping(rows, skip), out, conn, options.crawl_id, options.item_type)
+    return ExportResult(written, left_out=len(skip))
+
+
+def check_options(fmt: str, what: str, output: str | None, options: Options) -> None:
+    """Refuse combinations that mean nothing, saying what would."""
+    if fmt == "warc" and what != "pages":
+        raise ExportError("WARC holds pages only: use --what pages (the default)")
+    if fmt == "markdown" and what != "corpus":
+        raise ExportError("Markdown files hold the corpus: use --what corpus (the default "
+                          "with --format markdown)")
+    if fmt == "markdown" and output in (None, "-"):
+        raise ExportError("a Markdown export writes a directory: -o DIR/")
+    if what == "corpus" and fmt not in ("markdown", "jsonl"):
+        raise ExportError("the corpus is written as --format markdown (a file per page) or "
+                          "--format jsonl")
+    if options.chunk_size is not None and what != "corpus":
+        raise ExportError("--chunk-size cuts the corpus' Markdown: use --what corpus or "
+                          "--format markdown")
+    if options.dedupe != "none" and (fmt == "warc" or what in ("items", "links")):
+        raise ExportError("--dedupe leaves pages out of page and corpus exports (not of "
+                          "WARC, items or links)")
+
+
+def _warc(conn: sqlite3.Connection, output: str | None, crawl_id: int | None) -> ExportResult:
+    if output in (None, "-"):
+        raise ExportError("WARC export needs a file: -o crawl.warc.gz")
+    with_body, without_body = body_counts(conn, crawl_id)
+    if not with_body:
+        raise ExportError(NO_BODIES)
+    gzip = not str(output).lower().endswith(".warc")
+    with open_output(output, binary=True) as out:
+        written = write_warc(conn, out, crawl_id=crawl_id, gzip=gzip,
+                             filename=Path(str(output)).name)
+    return ExportResult(written, without_body)
+
+
+def _corpus(conn: sqlite3.Connection, fmt: str, output: str | None, options: Options,
+            skip: set[int]) -> ExportResult:
+    if fmt == "markdown":
+        pages, written = corpus.write_directory(conn, str(output), options.crawl_id, skip,
+                                                options.chunk_size)
+    else:
+        with open_output(output, binary=False) as out:
+            pages, written = corpus.write_jsonl(conn, out, options.crawl_id, skip,
+                                                options.chunk_size)
+    return ExportResult(written, documents=pages, left_out=len(skip))
+
+
+class _Skipping:
+    """A cursor whose rows with an id (first column) in `skip` are left out."""
+
+    def __init__(self, cursor: sqlite3.Cursor, skip: set[int]) -> None:
+        self.cursor = cursor
+        self.skip = skip
+        self.description = cursor.description
+
+    def fetchmany(self, size: int) -> list[Any]:
+        while rows := self.cursor.fetchmany(size):
+            kept = [row for row in rows if row[0] not in self.skip] if self.skip else rows
+            if kept:
+                return kept
+        return []
 
 
 @contextmanager

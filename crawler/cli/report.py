@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from crawler.cli import duplicates
 from crawler.cli.query import execute, format_table, resolve_crawl
 
 # Kinds of error that mean "following this link does not get you a page".
@@ -40,6 +41,10 @@ class Report:
     items_by_type: Rows = field(default_factory=list)
     broken_links: Rows = field(default_factory=list)
     broken_total: int = 0
+    # Near-duplicate groups (close main-text SimHashes); None: no page has a SimHash.
+    near_duplicates: Rows | None = None
+    near_duplicate_groups: int = 0
+    exact_duplicate_groups: int = 0
 
 
 def url_host(url: str | None) -> str | None:
@@ -61,8 +66,8 @@ def _rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Rows:
 
 
 def build_report(conn: sqlite3.Connection, crawl_id: int | None = None, *,
-                 top: int = 10) -> Report:
-    """Aggregate one crawl; `top` bounds the host, slowest and broken-link lists."""
+                 top: int = 10, max_distance: int = duplicates.sim.MAX_DISTANCE) -> Report:
+    """Aggregate one crawl; `top` bounds the host, slowest, broken-link and duplicate lists."""
     conn.create_function("url_host", 1, url_host, deterministic=True)
     cid = resolve_crawl(conn, crawl_id)
     p = (cid,)
@@ -89,7 +94,20 @@ def build_report(conn: sqlite3.Connection, crawl_id: int | None = None, *,
         SELECT type, count(*) AS items FROM items WHERE crawl_id = ?
         GROUP BY type ORDER BY items DESC, type""", p)
     report.broken_links, report.broken_total = _broken_links(conn, cid, top)
+    _duplicates(conn, cid, report, top, max_distance)
     return report
+
+
+def _duplicates(conn: sqlite3.Connection, cid: int, report: Report, top: int,
+                max_distance: int) -> None:
+    report.exact_duplicate_groups = len(duplicates.exact_groups(conn, cid))
+    hashed = execute(conn, "SELECT count(simhash) FROM pages WHERE crawl_id = ?",
+                     (cid,)).fetchone()[0]
+    if not hashed:
+        return
+    groups = duplicates.near_groups(conn, cid, max_distance=max_distance)
+    report.near_duplicates = duplicates.group_rows(groups, top)
+    report.near_duplicate_groups = len(groups)
 
 
 def _crawl_summary(conn: sqlite3.Connection, cid: int) -> dict[str, Any]:
@@ -186,7 +204,27 @@ def render_text(report: Report) -> str:
     for title, rows in sections:
         lines += _section(title, rows)
     lines += _broken_section(report)
+    lines += _duplicate_section(report)
     return "\n".join(lines) + "\n"
+
+
+def _duplicate_section(report: Report) -> list[str]:
+    exact = f"{report.exact_duplicate_groups} group(s) of pages with identical bodies"
+    if report.near_duplicates is None:
+        return ["", "Near-duplicate pages", f"  not computed: no page has a SimHash (crawl with "
+                f"store.markdown: true); {exact}"]
+    title = _shown("Near-duplicate pages", len(report.near_duplicates),
+                   report.near_duplicate_groups) + f" ({exact})"
+    if not report.near_duplicates:
+        return ["", title, "  (none)"]
+    lines = ["", title]
+    for group in report.near_duplicates:
+        how = "identical bodies" if group["identical"] else f"within {group['bits']} bits"
+        lines.append(f"  {group['pages']} pages, {how}: {group['kept']}")
+        lines += [f"      = {url}" for url in group["copies"][:LINKERS_SHOWN]]
+        if len(group["copies"]) > LINKERS_SHOWN:
+            lines.append(f"      = ... and {len(group['copies']) - LINKERS_SHOWN} more")
+    return lines
 
 
 def _header(report: Report) -> list[str]:

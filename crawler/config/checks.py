@@ -66,13 +66,18 @@ def unknown_key(doc: Doc, path: KeyPath, valid: Iterable[str], *,
 
 def build(doc: Doc, path: KeyPath, value: Any, cls: type[Any], keys: Mapping[str, Validator],
           **fixed: Any) -> Any:
-    """Validate a mapping key by key and make a `cls`; `fixed` are defaults for this one."""
+    """Validate a mapping key by key and make a `cls`; `fixed` are defaults for this one.
+
+    A key with a mistake is noted in `doc` and left at its default, so every
+    mistake of the mapping is found; the caller ends with `doc.raise_problems()`.
+    """
     kwargs = dict(fixed)
     for name, item in mapping(doc, path, value).items():
-        check = keys.get(name)
-        if check is None:
-            raise unknown_key(doc, (*path, str(name)), keys)
-        kwargs[name] = check(doc, (*path, name), item)
+        with doc.collecting():  # a bad key is noted; the others are still read
+            check = keys.get(name)
+            if check is None:
+                raise unknown_key(doc, (*path, str(name)), keys)
+            kwargs[name] = check(doc, (*path, name), item)
     return cls(**kwargs)
 
 
@@ -163,6 +168,15 @@ def product_token(doc: Doc, path: KeyPath, value: Any) -> str:
     return text
 
 
+def schema_type(doc: Doc, path: KeyPath, value: Any) -> str:
+    """A schema.org type name: `Product`, `NewsArticle` (a URL's last part is taken)."""
+    text = string(doc, path, value).strip().rsplit("/", 1)[-1]
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", text):
+        raise doc.error(path, f"expected a schema.org type name like 'Product' or 'Recipe', "
+                              f"got {value!r}")
+    return text
+
+
 def positive_number(doc: Doc, path: KeyPath, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise doc.error(path, f"expected a number, got {show(value)}")
@@ -215,7 +229,11 @@ def list_of(item: Validator) -> Validator:
             return (item(doc, path, value),)
         if not isinstance(value, list | tuple):
             raise doc.error(path, f"expected a list of strings, got {show(value)}")
-        return tuple(item(doc, (*path, i), v) for i, v in enumerate(value))
+        good = []
+        for i, v in enumerate(value):
+            with doc.collecting():
+                good.append(item(doc, (*path, i), v))
+        return tuple(good)
     return check
 
 
@@ -290,10 +308,15 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 def http_headers(doc: Doc, path: KeyPath, value: Any) -> tuple[tuple[str, str], ...]:
     result = []
     for name, text in mapping(doc, path, value).items():
-        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            raise doc.error((*path, str(name)), "invalid header name", at_key=True)
-        if not isinstance(text, str) or "\n" in text or "\r" in text:
-            hint = " (put it in quotes)" if isinstance(text, int | float) else ""
-            raise doc.error((*path, name), f"expected a one-line string, got {show(text)}{hint}")
-        result.append((name, text))
+        with doc.collecting():
+            result.append(_header(doc, path, name, text))
     return tuple(result)
+
+
+def _header(doc: Doc, path: KeyPath, name: Any, text: Any) -> tuple[str, str]:
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+        raise doc.error((*path, str(name)), "invalid header name", at_key=True)
+    if not isinstance(text, str) or "\n" in text or "\r" in text:
+        hint = " (put it in quotes)" if isinstance(text, int | float) else ""
+        raise doc.error((*path, name), f"expected a one-line string, got {show(text)}{hint}")
+    return name, text

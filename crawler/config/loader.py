@@ -47,6 +47,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> CrawlConfig:
                           source=source)
     _check_top_level(doc, data)
     config = build(doc, (), data, CrawlConfig, _TOP_KEYS, name=path.stem, source=source)
+    doc.raise_problems()  # every mistake in the file, in file order
     return apply_overrides(config, parse_overrides(overrides), source=OVERRIDE_SOURCE)
 
 
@@ -55,6 +56,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Craw
     doc = Doc(source)
     _check_top_level(doc, data)
     config = build(doc, (), data, CrawlConfig, _TOP_KEYS)
+    doc.raise_problems()
     return _with_default_domains(config)
 
 
@@ -68,22 +70,30 @@ def apply_overrides(config: CrawlConfig, overrides: Mapping[str, Any], *,
     top: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {}
     for key, value in _flatten(doc, overrides).items():
-        section, _, name = key.partition(".")
-        if name and section in _SECTIONS:
-            keys = _SECTIONS[section]
-            if name not in keys:
-                raise unknown_key(doc, (section, name), keys)
-            sections.setdefault(section, {})[name] = keys[name](doc, (section, name), value)
-        elif not name and key in _TOP_KEYS:
-            top[key] = _TOP_KEYS[key](doc, (key,), value)
-        else:
-            raise unknown_key(doc, tuple(key.split(".")), _TOP_KEYS, name=section)
+        with doc.collecting():
+            _override(doc, key, value, top, sections)
+    doc.raise_problems()
     changed = {name: replace(getattr(config, name), **kw) for name, kw in sections.items()}
     new = replace(config, **top, **changed)
     derived = _hosts(config.start_urls)
     if new.start_urls != config.start_urls and new.scope.allowed_domains == derived:
         new = replace(new, scope=replace(new.scope, allowed_domains=()))
     return _with_default_domains(new)
+
+
+def _override(doc: Doc, key: str, value: Any, top: dict[str, Any],
+              sections: dict[str, dict[str, Any]]) -> None:
+    """Check one dotted override and put its value in `top` or its section's dict."""
+    section, _, name = key.partition(".")
+    if name and section in _SECTIONS:
+        keys = _SECTIONS[section]
+        if name not in keys:
+            raise unknown_key(doc, (section, name), keys)
+        sections.setdefault(section, {})[name] = keys[name](doc, (section, name), value)
+    elif not name and key in _TOP_KEYS:
+        top[key] = _TOP_KEYS[key](doc, (key,), value)
+    else:
+        raise unknown_key(doc, tuple(key.split(".")), _TOP_KEYS, name=section)
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
@@ -98,7 +108,8 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"expected section.key=value, got {text!r}", source=OVERRIDE_SOURCE)
         try:
-            result[key] = read_yaml(raw, OVERRIDE_SOURCE)[0]
+            result[key], doc = read_yaml(raw, OVERRIDE_SOURCE)
+            doc.raise_problems()
         except ConfigError as exc:
             raise ConfigError(exc.detail, source=OVERRIDE_SOURCE, key=key) from None
     return result
@@ -157,7 +168,11 @@ def _read_text(path: Path) -> str:
 
 
 def read_yaml(text: str, source: str) -> tuple[Any, Doc]:
-    """Compose `text` and turn it into plain data, recording the line of every key and value."""
+    """Compose `text` and turn it into plain data, recording the line of every key and value.
+
+    Invalid YAML raises; a duplicate key or an unreadable value is noted in
+    the Doc's problems (the value left out), for the caller to raise with the rest.
+    """
     doc = Doc(source)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -205,23 +220,33 @@ class _NodeReader:
         for key_node, value_node in node.value:  # merged keys first, so our own keys win
             key = key_node.value
             self.doc.key_lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = self.value(value_node, (*path, key))
+            with self.doc.collecting():
+                result[key] = self.value(value_node, (*path, key))
         return result
 
     def check_keys(self, node: MappingNode, path: KeyPath) -> None:
-        """Keys must be plain scalars, each written once."""
+        """Keys must be plain scalars, each written once; the others are noted and left out."""
         seen: set[str] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG:
-                continue
+        kept = []
+        for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
-            if not isinstance(key_node, ScalarNode):
-                raise ConfigError("a key must be a plain string, not a list or mapping",
-                                  source=self.doc.source, line=line, key=dotted(path) or None)
-            if key_node.value in seen:
-                raise ConfigError("duplicate key", source=self.doc.source, line=line,
-                                  key=dotted((*path, key_node.value)))
-            seen.add(key_node.value)
+            problem = None
+            if key_node.tag == _MERGE_TAG:
+                pass
+            elif not isinstance(key_node, ScalarNode):
+                problem = ConfigError("a key must be a plain string, not a list or mapping",
+                                      source=self.doc.source, line=line,
+                                      key=dotted(path) or None)
+            elif key_node.value in seen:
+                problem = ConfigError("duplicate key", source=self.doc.source, line=line,
+                                      key=dotted((*path, key_node.value)))
+            else:
+                seen.add(key_node.value)
+            if problem is None:
+                kept.append((key_node, value_node))
+            else:
+                self.doc.problems.append(problem)
+        node.value = kept
 
     def scalar(self, node: Node, path: KeyPath) -> Any:
         if node.tag == _BOOL_TAG and node.value.lower() not in ("true", "false"):

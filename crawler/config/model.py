@@ -30,6 +30,7 @@ from crawler.config.checks import (
     product_token,
     redacted,
     regex,
+    schema_type,
     section,
     size,
     status,
@@ -319,7 +320,15 @@ class StoreConfig:
     body: bool = key(True, boolean, "keep response bodies (needed for WARC export)")
     text: bool = key(True, boolean, "keep the visible text (needed for search)")
     links: bool = key(True, boolean, "keep every link in `links`")
-    markdown: bool = key(False, boolean, "keep Markdown of the main content")
+    markdown: bool = key(
+        False, boolean, "keep the main content as Markdown (`pages.markdown`: navigation, "
+                        "banners, share bars, comments and related links left out) and a "
+                        "SimHash of its text (`pages.simhash`) for near-duplicate detection")
+    metadata: bool = key(
+        True, boolean, "keep the page's metadata as JSON (`pages.metadata`): title, "
+                       "description, author, published and modified dates, language, "
+                       "canonical URL, site name, image, type, from meta tags, OpenGraph and "
+                       "schema.org (JSON-LD, microdata)")
     non_html: Literal["metadata", "body", "skip"] = key(
         "metadata", choice("metadata", "body", "skip"),
         "responses that are not HTML (HTML: `text/html`, `application/xhtml+xml`, or no "
@@ -384,6 +393,11 @@ class CrawlConfig:
     fetch: FetchConfig = section(FetchConfig)
     store: StoreConfig = section(StoreConfig)
     cluster: ClusterConfig = section(ClusterConfig)
+    schema_items: tuple[str, ...] = key(
+        (), list_of(schema_type),
+        "schema.org types whose objects in a page (JSON-LD or microdata) become items of that "
+        "type, with no CSS: `[Product, Recipe, Event]`; a type takes in its common subtypes "
+        "(`Article`: `NewsArticle`, `BlogPosting`, ...)", shown="none")
     extract: tuple[ExtractRule, ...] = key(
         (), extract_rules, "one rule or a list: `match` (URL regex), `type`, `fields` "
                            "(`sel::text`, `sel::attr(name)`, `sel::html`, `[sel]` for all "

@@ -77,6 +77,7 @@ def check_shown(path: KeyPath, key: Key, default: Any) -> None:
         return  # prose ("unlimited", "the file's name") or a default decided at run time
     doc = Doc(f"shown={key.shown!r}")
     value = key.check(doc, path, read_yaml(literal.group(1), doc.source)[0])
+    doc.raise_problems()
     if value != default:
         raise ValueError(f"{dotted(path)}: shown={key.shown!r} reads back as {value!r}, "
                          f"but the default is {default!r}")

@@ -66,9 +66,12 @@ _HOST_RULE_KEYS: dict[str, Validator] = validators(HostRule)
 
 def host_rules(doc: Doc, path: KeyPath, value: Any) -> tuple[HostRule, ...]:
     """{"*.example.com": {concurrency: 4, delay: 0}, ...}, in the order written."""
-    return tuple(build(doc, (*path, str(pattern)), rule, HostRule, _HOST_RULE_KEYS,
-                       pattern=_pattern(doc, path, pattern))
-                 for pattern, rule in mapping(doc, path, value).items())
+    rules = []
+    for pattern, rule in mapping(doc, path, value).items():
+        with doc.collecting():  # a bad rule is reported with the others, and left out
+            rules.append(build(doc, (*path, str(pattern)), rule, HostRule, _HOST_RULE_KEYS,
+                               pattern=_pattern(doc, path, pattern)))
+    return tuple(rules)
 
 
 # --------------------------------------------------------------------------- fetch.hosts
@@ -209,6 +212,8 @@ def render_rules(doc: Doc, path: KeyPath, value: Any) -> tuple[RenderRule, ...]:
             raise doc.error(where, f"expected one of {', '.join(RENDER_MODES)}; got {show(mode)}")
         rules.append(RenderRule(pattern=pattern.strip().lower(), render=mode.strip().lower()))
     return tuple(rules)
+
+
 def preset_cookies(doc: Doc, path: KeyPath, value: Any) -> tuple[tuple[str, str, str], ...]:
     """{"example.com": {name: value}} as (domain, name, value) triples."""
     found = []
@@ -281,7 +286,11 @@ def extract_rules(doc: Doc, path: KeyPath, value: Any) -> tuple[ExtractRule, ...
         return (_extract_rule(doc, path, value),)
     if not isinstance(value, list | tuple):
         raise doc.error(path, f"expected a rule mapping or a list of them, got {show(value)}")
-    return tuple(_extract_rule(doc, (*path, i), rule) for i, rule in enumerate(value))
+    rules = []
+    for i, rule in enumerate(value):
+        with doc.collecting():
+            rules.append(_extract_rule(doc, (*path, i), rule))
+    return tuple(rules)
 
 
 def _extract_rule(doc: Doc, path: KeyPath, value: Any) -> ExtractRule:
@@ -290,18 +299,22 @@ def _extract_rule(doc: Doc, path: KeyPath, value: Any) -> ExtractRule:
     if "fields" in rule:
         for key in rule:
             if key not in _RULE_KEYS:
-                raise unknown_key(doc, (*path, str(key)), _RULE_KEYS)
+                doc.problems.append(unknown_key(doc, (*path, str(key)), _RULE_KEYS))
         fields_path, given = (*path, "fields"), mapping(doc, (*path, "fields"), rule["fields"])
     else:
         fields_path, given = path, {k: v for k, v in rule.items() if k not in ("match", "type")}
     if not given:
         raise doc.error(fields_path, "no fields: expected 'fields: {name: \"css::text\", ...}'")
-    return ExtractRule(
-        match=optional(regex)(doc, (*path, "match"), rule.get("match")),
-        type=optional(string)(doc, (*path, "type"), rule.get("type")),
-        fields=tuple(_field(doc, (*fields_path, str(name)), str(name), selector)
-                     for name, selector in given.items()),
-    )
+    match = type_ = None
+    with doc.collecting():
+        match = optional(regex)(doc, (*path, "match"), rule.get("match"))
+    with doc.collecting():
+        type_ = optional(string)(doc, (*path, "type"), rule.get("type"))
+    fields = []
+    for name, selector in given.items():
+        with doc.collecting():
+            fields.append(_field(doc, (*fields_path, str(name)), str(name), selector))
+    return ExtractRule(match=match, type=type_, fields=tuple(fields))
 
 
 def _field(doc: Doc, path: KeyPath, name: str, value: Any) -> FieldRule:

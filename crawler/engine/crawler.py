@@ -14,14 +14,14 @@ import contextlib
 import functools
 import logging
 import time
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from crawler.cluster.connect import Cluster, joined
 from crawler.config import CrawlConfig
-from crawler.engine.outcome import Failure, Outcome, over_budget
+from crawler.engine.live import Progress
+from crawler.engine.outcome import Failure, Outcome
 from crawler.engine.pipeline import Pipeline
 from crawler.engine.scheduler import Scheduler
 from crawler.engine.session import (
@@ -34,6 +34,8 @@ from crawler.engine.session import (
     seed_recrawl,
 )
 from crawler.engine.settle import Settler
+from crawler.engine.status import CrawlStatus, Rates, crawl_status
+from crawler.engine.worker import Worker
 from crawler.errors import StorageError
 from crawler.fetch.base import Fetcher
 from crawler.fetch.build import build_fetcher
@@ -46,7 +48,7 @@ from crawler.politeness.retries import RetryPolicy
 from crawler.politeness.robots import RobotsRules, fetch_robots
 from crawler.sitemaps.reader import Sitemaps
 from crawler.spider import Spider, page_action
-from crawler.stats import CrawlStats, Progress, Snapshot
+from crawler.stats import CrawlStats
 from crawler.store.failures import stopped
 from crawler.store.sink import Fanout, Sink
 from crawler.store.sqlite import Store
@@ -81,6 +83,10 @@ class Crawler:
             self.config, interact=page_action(self.spider), on_proxy_failure=self._proxy_failed)
         self.queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=self.config.fetch.concurrency)
         self.show_progress = progress
+        # True: the crawl fetches the requests it starts with and discovers nothing
+        # (`crawler fetch`), so the live view can show how much of that is done.
+        self.fetch_only = False
+        self._rates = Rates()
         self._frontier = frontier
         self._durable = frontier is None and self.config.frontier == "sqlite"
         self._sinks = list(sinks)
@@ -217,7 +223,10 @@ class Crawler:
         for request in self.spider.start_requests():
             if self.scheduler.schedule(request) is None:
                 self._sitemaps.seed(request.url)
-        workers = [asyncio.create_task(self._worker(), name=f"worker-{i}")
+        assert self._pipeline is not None and self._sink is not None
+        worker = Worker(self.queue, self.scheduler, self._pipeline, settle=self._settle,
+                        sink=self._sink, hooks=self.hooks)
+        workers = [asyncio.create_task(worker.run(), name=f"worker-{i}")
                    for i in range(self.config.fetch.concurrency)]
         extras = [asyncio.create_task(self._progress().run())] if self.show_progress else []
         if self._watch is not None:
@@ -227,60 +236,6 @@ class Crawler:
         finally:
             self.scheduler.close()
             await cancel_all(workers + extras)
-
-    async def _worker(self) -> None:
-        """Take a request, turn it into its outcome, settle it; never ended by a page."""
-        assert self.scheduler is not None
-        while True:
-            request = await self.queue.get()
-            stored = False
-            try:
-                stored = await self._handle(request)
-            except asyncio.CancelledError:
-                raise
-            except StorageError:
-                pass  # the store told _storage_failed: the crawl is stopping
-            except Exception:  # a bug of ours while settling: one request, not the crawl
-                log.exception("could not settle %s", request.url)
-            finally:
-                self.scheduler.finished(request, stored=stored)
-                self.queue.task_done()
-
-    async def _handle(self, request: Request) -> bool:
-        """One request, start to end; True when it stored a page towards max_pages."""
-        assert self.scheduler is not None and self._sink is not None
-        scheduler = self.scheduler
-        entry = await scheduler.enter(request)  # cluster-wide host limits (one process: go)
-        if entry.wait is not None:
-            scheduler.bounce(request, entry.wait)
-            return False
-        if entry.refused is not None:
-            self._settle(request, over_budget(entry.refused))
-            return False
-        scheduler.started(request)
-        try:
-            outcome = await self._outcome(request)
-        finally:
-            await scheduler.leave(request)
-        self._settle(request, outcome)
-        stored = outcome.counts
-        # Its response and parsed tree must not live on while a batch is written or
-        # while this worker waits for its next request (64 workers: ~30 MB measured).
-        del outcome
-        await self._sink.maybe_flush()
-        await self.hooks.pace()
-        return stored
-
-    async def _outcome(self, request: Request) -> Outcome:
-        assert self._pipeline is not None
-        try:
-            return await self._pipeline.run(request)
-        except (asyncio.CancelledError, StorageError):  # a sitemap's flush can fail too
-            raise
-        except Exception as exc:  # a bug of ours must not end the crawl
-            log.exception("internal error on %s", request.url)
-            return Outcome("failed", errors=[Failure(
-                "internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())])
 
     def _settle(self, request: Request, outcome: Outcome) -> None:
         assert self._settler is not None
@@ -295,9 +250,16 @@ class Crawler:
         return rules
 
     def _progress(self) -> Progress:
+        return Progress(self.stats, self.status)
+
+    def status(self) -> CrawlStatus:
+        """What the crawl is doing and waiting for now (what the live view shows)."""
         scheduler, windows = self.scheduler, self.windows
-        assert scheduler is not None and windows is not None
-        return Progress(self.stats, lambda: Snapshot(windows.size(), scheduler.in_flight))
+        if scheduler is None or windows is None:
+            return CrawlStatus(queued=0, in_flight=0, retries_waiting=0,
+                               waiting_for="opening the database")
+        return crawl_status(scheduler, windows, self.stats, self.config,
+                            fetch_only=self.fetch_only, rates=self._rates)
 
     # ---- the end ----
 

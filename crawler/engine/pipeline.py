@@ -31,9 +31,9 @@ from crawler.errors import FetchError, RedirectError
 from crawler.fetch.base import Fetcher, FetchOptions
 from crawler.hooks import Hooks
 from crawler.html import content
-from crawler.html.markdown import html_to_markdown
-from crawler.html.parser import parse_page, visible_text
-from crawler.models import SITEMAP, Request, Response
+from crawler.html.document import Document, read_document
+from crawler.html.parser import parse_page
+from crawler.models import SITEMAP, Item, Request, Response
 from crawler.politeness.directives import directives_for
 from crawler.politeness.retries import RetryPolicy, retry_after
 from crawler.politeness.robots import robots_agent
@@ -126,11 +126,12 @@ class Pipeline:
     async def _page(self, request: Request, response: Response, fetched_at: float) -> Outcome:
         parse_failure = await self._parse(response)
         robots = directives_for(response, self._agent, self.config.politeness)
-        calls_back = response.status < 400 and response.status != 304  # 304: no body to read
+        calls_back = ((response.status < 400 or self.spider.handle_http_errors)
+                      and response.status != 304)  # 304: no body to read
         yielded = await call_back(self.spider, response) if calls_back else Yielded()
-        parsed = response.parsed_page is not None
-        text, markdown = (await self._text(response) if parsed and not robots.noindex
-                          else (None, None))
+        doc = await self._document(response, indexable=not robots.noindex)
+        if calls_back:  # schema.org items come from the pages a callback reads
+            yielded.items.extend(Item(name, data) for name, data in doc.items)
         body = None if robots.noindex else content.stored_body(
             response.body, html=response.is_html, keep=self.config.store.body,
             non_html=self.config.store.non_html)
@@ -139,8 +140,7 @@ class Pipeline:
             errors.append(_http_failure(request, response))
         follow, kept_back = split_follow(response, yielded, robots,
                                          rel_nofollow=self.config.politeness.rel_nofollow)
-        row = self._row(response, fetched_at, text=text, markdown=markdown, body=body,
-                        noindex=robots.noindex)
+        row = self._row(response, fetched_at, doc=doc, body=body, noindex=robots.noindex)
         return Outcome("done", page=row, counts=True, noindex=robots.noindex, errors=errors,
                        items=yielded.items, follow=follow, unfollowed=kept_back,
                        response=response)
@@ -152,11 +152,10 @@ class Pipeline:
         return not redirects.is_redirect(response.status) and content.body_wanted(
             response.content_type, self.config.store.non_html)
 
-    def _row(self, response: Response, fetched_at: float, *, text: str | None = None,
-             markdown: str | None = None, body: bytes | None = None,
-             noindex: bool = False) -> PageRecord:
-        return page_row(response, fetched_at, self.config.store, text=text, markdown=markdown,
-                        body=body, noindex=noindex, recrawling=self.recrawling)
+    def _row(self, response: Response, fetched_at: float, *, doc: Document | None = None,
+             body: bytes | None = None, noindex: bool = False) -> PageRecord:
+        return page_row(response, fetched_at, self.config.store, doc=doc, body=body,
+                        noindex=noindex, recrawling=self.recrawling)
 
     def _big(self, response: Response) -> bool:
         return len(response.body) > self.config.fetch.parse_in_thread_above
@@ -176,20 +175,20 @@ class Pipeline:
                            traceback=traceback.format_exc())
         return None
 
-    async def _text(self, response: Response) -> tuple[str | None, str | None]:
-        """(visible text, Markdown) as configured; in a thread for huge pages."""
-        store = self.config.store
+    async def _document(self, response: Response, *, indexable: bool) -> Document:
+        """Text, Markdown, metadata and schema.org items as configured; in a thread
+        for huge pages."""
+        if response.parsed_page is None:
+            return Document()
         if self._big(response):
-            return await asyncio.to_thread(page_text, response, store.text, store.markdown)
-        return page_text(response, store.text, store.markdown)
+            return await asyncio.to_thread(self._read, response, indexable)
+        return self._read(response, indexable)
 
-
-def page_text(response: Response, text: bool, markdown: bool) -> tuple[str | None, str | None]:
-    """The visible text and the main content's Markdown of a parsed page, as asked."""
-    tree = response.tree
-    # Markdown first: visible_text strips the tree it reads.
-    md = html_to_markdown(tree, base_url=response.url) if markdown else None
-    return (visible_text(tree) if text else None), md
+    def _read(self, response: Response, indexable: bool) -> Document:
+        store = self.config.store
+        return read_document(response.tree, response.url, text=store.text,
+                             markdown=store.markdown, metadata=store.metadata,
+                             schema_items=self.config.schema_items, indexable=indexable)
 
 
 def _http_failure(request: Request, response: Response) -> Failure:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from crawler.config import StoreConfig, secrets
 from crawler.engine import recrawl, redirects
+from crawler.html.document import Document
 from crawler.models import Response
 from crawler.store.records import PageRecord, headers_json, iso_time
 
 
 def page_row(response: Response, fetched_at: float, store: StoreConfig, *,
-             text: str | None = None, markdown: str | None = None, body: bytes | None = None,
+             doc: Document | None = None, body: bytes | None = None,
              noindex: bool = False, recrawling: bool = False) -> PageRecord:
     """The page row; a noindex page keeps no title or body (nor text: see the pipeline)."""
     page, request = response.parsed_page, response.request
+    doc = doc or Document()
     links = page.links if page and store.links else ()
     body_hash, change = _version(response, recrawling)
     return PageRecord(
@@ -21,7 +23,8 @@ def page_row(response: Response, fetched_at: float, store: StoreConfig, *,
         size=len(response.body), fetched_at=iso_time(fetched_at),
         content_type=response.content_type,
         encoding=response.encoding if page else None,
-        title=page.title if page and not noindex else None, text=text, markdown=markdown,
+        title=page.title if page and not noindex else None, text=doc.text,
+        markdown=doc.markdown, metadata=doc.metadata, simhash=doc.simhash,
         referrer=request.referrer,
         elapsed_ms=round(response.elapsed * 1000, 2),
         request_headers=headers_json((name, secrets.redact_sent(name, value))

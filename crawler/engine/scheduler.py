@@ -68,6 +68,7 @@ class Scheduler:
             robots, self.politeness, agent=self._agent, on_known=self._offer)
         self._ready: list[tuple[float, int, str]] = []
         self._delayed = Waiting()  # requests waiting to be retried
+        self.retries_waiting = self._delayed  # the same, read by the live view
         self._order = itertools.count()
         self._wake = asyncio.Event()
 
@@ -88,6 +89,7 @@ class Scheduler:
         host = urls.host_key(request.url)
         slot = self.politeness.slot(host)
         slot.release()
+        slot.pages += stored
         self.in_flight -= 1
         self.limits.completed += stored
         self._offer(host, slot)
@@ -122,7 +124,10 @@ class Scheduler:
         now = time.monotonic()
         if cool_host is not None:
             slot = self.politeness.slot(host)
-            slot.cool_until = max(slot.cool_until, now + cool_host)
+            if now + cool_host > slot.cool_until:
+                slot.cool_until = now + cool_host
+                why = request.failures[-1] if request.failures else "a retry"
+                slot.cool_reason = f"Retry-After {cool_host:g} s ({why})"
             self._gate.cool(host, cool_host)
         self._delayed.push(now + delay, request, host)
         self._wake.set()
@@ -281,6 +286,10 @@ class Waiting:
 
     def next_at(self) -> float:
         return self._heap[0][0]
+
+    def entries(self) -> list[tuple[float, Request, str]]:
+        """(not before, request, host key) of every waiting retry, in no particular order."""
+        return [(at, request, host) for at, _, request, host in self._heap]
 
     def due(self, now: float) -> Iterator[tuple[Request, str]]:
         """(request, host key) of each retry whose time has come, taken off the heap."""

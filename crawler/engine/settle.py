@@ -60,7 +60,8 @@ class Settler:
         for failure in outcome.errors:
             self.error(request, failure)
         self._items(outcome, page_id)
-        self._follow(request, outcome)
+        if not self._follow(request, outcome):  # a redirect hop taken goes on
+            self._stats.ended += 1
         if outcome.dropped is not None:
             self.dropped(request.url, outcome.dropped)
         if request.kind == SITEMAP and outcome.dropped == "robots":
@@ -117,7 +118,8 @@ class Settler:
                 self._hooks.emit("item", item, outcome.response)
         self._stats.items += len(outcome.items)
 
-    def _follow(self, request: Request, outcome: Outcome) -> None:
+    def _follow(self, request: Request, outcome: Outcome) -> bool:
+        """Schedule what the callback yielded and a redirect's hop; True if the hop was taken."""
         scheduler = self._scheduler
         for new in outcome.follow:
             if isinstance(new, str):
@@ -126,10 +128,9 @@ class Settler:
                 scheduler.schedule(new, parent=request)
         for url in outcome.unfollowed:
             self.dropped(url, "nofollow")
-        if outcome.hop is not None:
-            self._hop(request, outcome.hop, outcome)
+        return outcome.hop is not None and self._hop(request, outcome.hop, outcome)
 
-    def _hop(self, request: Request, hop: Request, outcome: Outcome) -> None:
+    def _hop(self, request: Request, hop: Request, outcome: Outcome) -> bool:
         """Schedule a redirect's target like a link; say so when it is not taken.
 
         A target already seen is not an error: its page is in the database,
@@ -137,8 +138,9 @@ class Settler:
         """
         reason = self._scheduler.schedule(hop)
         if reason is None or reason == "duplicate":
-            return
+            return reason is None
         status = outcome.page.status if outcome.page is not None else None
         self.error(request, Failure(
             "redirect", redirects.describe(hop.redirects, hop.url) + f": not followed ({reason})",
             status=status, url=redirects.origin(request)))
+        return False

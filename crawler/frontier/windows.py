@@ -142,6 +142,10 @@ class Windows:
         window = self._windows.get(host)
         return len(window or ()) + (host in self._on_disk or host in self._refilling)
 
+    def host_queue(self, host: str) -> tuple[int, bool]:
+        """(requests of `host` in memory, whether more may wait in the frontier)."""
+        return len(self._windows.get(host) or ()), host in self._on_disk
+
     def size(self) -> int:
         """About how many requests wait (for progress reports)."""
         return self._in_windows + self._queued + len(self._batch.new)

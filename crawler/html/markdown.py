@@ -1,64 +1,90 @@
 """The main content of an HTML page as Markdown, for search indexes and language models.
 
 `html_to_markdown(tree)` is pure: it reads a parsed Lexbor tree and never
-changes it. The main content is the first `<main>` or `[role=main]`, else
-the page's only `<article>`, else the whole body minus what reads as page
-furniture (navigation, banners, footers, sidebars). The Markdown is simple
-on purpose: headings, paragraphs, lists, links, images, emphasis, code,
-quotes and pipe tables; anything else is rendered as its text.
+changes it. `main_content.find_main` says where the content is; this module
+renders it: headings, paragraphs, lists, links and images made absolute,
+emphasis, code (fenced, with its language), quotes and pipe tables; anything
+else is rendered as its text. Inside an article, furniture (share bars,
+related links, comments, an article's footer) and blocks that are mostly
+links are left out; on a page that is not an article only furniture is.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from crawler.html import boilerplate
+from crawler.html.main_content import MainContent, find_main
+from crawler.html.parser import css
+
 MAX_DEPTH = 200  # deeper than this, a subtree is flattened to text (no recursion limit)
 
-SKIP = frozenset({
-    "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object",
-    "embed", "head", "title", "meta", "link", "input", "select", "button", "textarea",
-    "option", "nav", "aside", "dialog",
-})
-SKIP_ROLES = frozenset({"navigation", "complementary", "search"})
-# Page furniture: dropped when we fall back to the whole body, unless inside an article.
-FURNITURE = frozenset({"header", "footer"})
-FURNITURE_ROLES = frozenset({"banner", "contentinfo"})
 BLOCK = frozenset({
     "address", "article", "body", "blockquote", "dd", "details", "div", "dl", "dt",
     "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
     "header", "hgroup", "hr", "html", "li", "main", "ol", "p", "pre", "section", "summary",
-    "table", "ul", "legend", "center",
+    "table", "ul", "legend", "center", "tbody", "thead", "tfoot", "tr", "td", "th", "caption",
 })
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+# Blocks left out of an article when most of their text is links (related stories, tag lists).
+# The share of link text above which they go: a paragraph may hold more links.
+LINK_LISTS = {"ul": 0.5, "ol": 0.5, "dl": 0.5, "div": 0.5, "section": 0.5, "table": 0.5,
+              "figure": 0.5, "p": 0.7}
+# Headings of furniture, in an article (lower case, digits and punctuation out).
+FURNITURE_HEADINGS = frozenset({
+    "comments", "comment", "leave a comment", "leave a reply", "post a comment", "responses",
+    "related", "related articles", "related posts", "related stories", "related news",
+    "share", "share this", "share this article", "share this story", "share this post",
+    "you may also like", "you might also like", "more stories", "more from", "read more",
+    "read next", "recommended", "recommended for you", "most popular", "most read", "trending",
+    "popular posts", "recent posts", "tags", "follow us", "newsletter", "advertisement",
+    "sponsored", "sponsored content", "about the author", "see also",
+})
+_NOT_WORDS = re.compile(r"[\W\d_]+")
 EMPHASIS = {"em": "*", "i": "*", "cite": "*", "strong": "**", "b": "**", "del": "~~",
             "s": "~~", "strike": "~~"}
 CODE = frozenset({"code", "kbd", "samp", "tt"})
 _ESCAPE = re.compile(r"([\\*_`])")
-_SPACE = re.compile(r"\s+")
 _LANG = re.compile(r"(?:language|lang)-([\w+#.-]+)")
 
 
-def html_to_markdown(tree: LexborHTMLParser, base_url: str | None = None) -> str:
-    """The page's main content as Markdown; `base_url` makes links and images absolute."""
-    root, fallback = main_content(tree)
-    if root is None:
-        return ""
-    blocks = _Renderer(base_url, fallback).blocks(root, 0)
+def html_to_markdown(tree: LexborHTMLParser, base_url: str | None = None,
+                     main: MainContent | None = None) -> str:
+    """The page's main content as Markdown; `base_url` makes links and images absolute.
+
+    `main` is where the content is, when the caller found it already.
+    """
+    main = find_main(tree) if main is None else main
+    renderer = _Renderer(base_url, main)
+    blocks = renderer.block(main.title, 1) if main.title is not None else []
+    for root in main.roots:
+        blocks.extend(renderer.blocks(root, 0))
     return _tidy("\n\n".join(blocks))
 
 
-def main_content(tree: LexborHTMLParser) -> tuple[LexborNode | None, bool]:
-    """(the content root, whether it is the whole body so furniture must be skipped)."""
-    for selector in ("main", "[role=main]"):
-        node = tree.css_first(selector)
-        if node is not None:
-            return node, False
-    articles = tree.css("article")
-    if len(articles) == 1:
-        return articles[0], False
-    return tree.body, True
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_TARGET = re.compile(r"\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MARKS = re.compile(r"^(?:#{1,6} |> ?|\s*(?:[-*+]|\d+\.) |`{3,}.*$|\|(?: ---\s*\|)+$)|"
+                    r"(?<!\\)[*~`|]|\\(?=[\\*_`])", re.M)
+
+
+def link_text(markdown: str) -> str:
+    """Our Markdown without link and image targets (their URLs are not its words)."""
+    return _TARGET.sub("]", markdown)
+
+
+def plain_text(markdown: str) -> str:
+    """The words of our Markdown, for hashing and scoring: images, link targets,
+    heading and list markers, fences, table rules and emphasis taken out."""
+    text = _IMAGE.sub("", markdown)
+    previous = None
+    while previous != text:  # a link inside a link's text: [![x](a)](b)
+        previous, text = text, _LINK.sub(r"\1", text)
+    return _MARKS.sub("", text)
 
 
 def _tidy(text: str) -> str:
@@ -67,12 +93,23 @@ def _tidy(text: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return _ESCAPE.sub(r"\\\1", text)
+    if "*" in text or "_" in text or "`" in text or "\\" in text:
+        return _ESCAPE.sub(r"\\\1", text)
+    return text
 
 
 def _text(text: str | None) -> str:
     """A text node as inline Markdown: whitespace runs (newlines too) become one space."""
-    return _escape(_SPACE.sub(" ", text or ""))
+    if not text:
+        return ""
+    core = " ".join(text.split())
+    if not core:
+        return " "
+    if text[0].isspace():
+        core = " " + core
+    if text[-1].isspace():
+        core += " "
+    return _escape(core)
 
 
 def _one_line(text: str) -> str:
@@ -86,25 +123,38 @@ def _paragraph(parts: list[str]) -> str:
 
 
 class _Renderer:
-    def __init__(self, base_url: str | None, fallback: bool) -> None:
+    def __init__(self, base_url: str | None, main: MainContent) -> None:
         self.base_url = base_url
-        self.fallback = fallback
+        parts = urlsplit(base_url or "")
+        self.origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+        self.main = main
+        self.article = main.article
+        self.roots = {root.mem_id for root in main.roots}
 
     # -- what to leave out ------------------------------------------------
 
-    def skip(self, node: LexborNode) -> bool:
-        tag = node.tag or ""
-        attrs = node.attributes
-        role = (attrs.get("role") or "").lower()
-        if tag in SKIP or role in SKIP_ROLES or "hidden" in attrs:
+    def skip(self, node: LexborNode, tag: str) -> bool:
+        if tag in boilerplate.SKIP_TAGS:
             return True
-        if (attrs.get("aria-hidden") or "").lower() == "true":
+        mid = node.mem_id
+        said = self.main.verdicts.get(mid)
+        if said is None:
+            said = boilerplate.verdict(node, tag)
+        if said == boilerplate.NEVER or (said == boilerplate.FURNITURE and mid not in self.roots
+                                         and tag not in boilerplate.FURNITURE_TAGS):
             return True
-        style = (attrs.get("style") or "").replace(" ", "").lower()
-        if "display:none" in style or "visibility:hidden" in style:
-            return True
-        furniture = tag in FURNITURE or role in FURNITURE_ROLES
-        return self.fallback and furniture and not _inside(node, "article")
+        if tag in boilerplate.FURNITURE_TAGS:
+            return tag == "footer" if self.article else not self._inside_article(node)
+        if not self.article or tag not in LINK_LISTS:
+            return False
+        density = self.main.densities.get(mid)
+        if density is None:  # no paragraph below it: text only in links, spans, images
+            density = _link_density(node)
+        return density > LINK_LISTS[tag]
+
+    @staticmethod
+    def _inside_article(node: LexborNode) -> bool:
+        return _inside(node, "article")
 
     # -- blocks -------------------------------------------------------------
 
@@ -119,7 +169,7 @@ class _Renderer:
             tag = child.tag or ""
             if tag == "-text":
                 inline.append(_text(child.text_content))
-            elif not child.is_element_node or self.skip(child):
+            elif not child.is_element_node or self.skip(child, tag):
                 continue
             elif tag in BLOCK:
                 self._flush(inline, out)
@@ -138,9 +188,13 @@ class _Renderer:
 
     def block(self, node: LexborNode, depth: int) -> list[str]:
         tag = node.tag or ""
-        if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+        if tag in HEADINGS:
             text = _one_line(self.inline_children(node, depth))
-            return [f"{'#' * int(tag[1])} {text}"] if text else []
+            if not text or (self.article and _furniture_words(text)):
+                return []
+            return [f"{'#' * int(tag[1])} {text}"]
+        if tag == "header" and self.article:  # an article's header: its headings only
+            return [md for h in css(node, ", ".join(HEADINGS)) for md in self.block(h, depth)]
         if tag in ("ul", "ol"):
             return self.list(node, depth)
         if tag == "pre":
@@ -157,12 +211,12 @@ class _Renderer:
     def list(self, node: LexborNode, depth: int) -> list[str]:
         ordered = node.tag == "ol"
         try:
-            number = int(node.attributes.get("start") or 1)
+            number = int(node.attrs.get("start") or 1)
         except ValueError:
             number = 1
         items: list[str] = []
         for child in node.iter():
-            if child.tag != "li" or self.skip(child):
+            if child.tag != "li" or self.skip(child, "li"):
                 continue
             marker = f"{number}. " if ordered else "- "
             number += 1
@@ -174,8 +228,10 @@ class _Renderer:
         return ["\n".join(items)] if items else []
 
     def table(self, node: LexborNode, depth: int) -> list[str]:
+        if _layout_table(node):
+            return self.blocks(node, depth)
         rows = [[self.cell(cell, depth) for cell in tr.iter() if cell.tag in ("td", "th")]
-                for tr in node.css("tr")]
+                for tr in css(node, "tr")]
         rows = [row for row in rows if row]
         if not rows:
             return []
@@ -195,7 +251,7 @@ class _Renderer:
         for child in node.iter(include_text=True):
             if child.tag == "-text":
                 parts.append(_text(child.text_content))
-            elif child.is_element_node and not self.skip(child):
+            elif child.is_element_node and not self.skip(child, child.tag or ""):
                 parts.append(self.inline(child, depth + 1))
         return "".join(parts)
 
@@ -233,7 +289,11 @@ class _Renderer:
 
     def absolute(self, url: str) -> str:
         url = url.replace(" ", "%20").replace(")", "%29")
-        return urljoin(self.base_url, url) if self.base_url else url
+        if not self.base_url or url.startswith(("http://", "https://")):
+            return url
+        if url.startswith("/") and not url.startswith("//") and self.origin:
+            return self.origin + url  # the common case, without urljoin's parsing
+        return urljoin(self.base_url, url)
 
 
 def _inside(node: LexborNode, tag: str) -> bool:
@@ -243,6 +303,29 @@ def _inside(node: LexborNode, tag: str) -> bool:
             return True
         parent = parent.parent
     return False
+
+
+def _link_density(node: LexborNode) -> float:
+    """Share of an element's text that is link text (for blocks scoring did not see)."""
+    text = node.text(deep=True)
+    length = len("".join(text.split())) if text else 0
+    if not length:
+        return 0.0
+    links = sum(len("".join((a.text(deep=True) or "").split())) for a in css(node, "a"))
+    return links / length
+
+
+def _furniture_words(text: str) -> bool:
+    """A heading that names page furniture: "Comments (3)", "Related articles", "Share this:"."""
+    words = _NOT_WORDS.sub(" ", text.lower()).split()
+    return " ".join(words) in FURNITURE_HEADINGS
+
+
+def _layout_table(node: LexborNode) -> bool:
+    """A table used for layout, not data: nested tables, or a cell holding long prose."""
+    if len(css(node, "table")) > 1:  # the query matches the table itself too
+        return True
+    return any(len(cell.text(deep=True) or "") > 400 for cell in css(node, "td"))
 
 
 def _around(inner: str, core: str) -> str:

@@ -36,6 +36,10 @@ class HostSlot:
     robots_expires: float = math.inf   # the cached robots.txt is fetched again from then
     robots_failures: int = 0           # unreachable answers in a row
     crawl_delay: float = 0.0           # robots.txt Crawl-delay, capped
+    # For the live view (crawler/engine/status.py): what the host is waiting for, and its pace.
+    cool_reason: str = ""              # why cool_until was last set ("Retry-After 30 s (HTTP 503)")
+    robots_error: str = ""             # the last unreachable robots.txt answer
+    pages: int = 0                     # pages stored from this host in this run
     configured_delay: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -105,7 +109,7 @@ class Politeness:
         if rules.unreachable:
             self._robots_failed(host_key, slot, rules, now)
             return
-        slot.robots, slot.robots_failures = rules, 0
+        slot.robots, slot.robots_failures, slot.robots_error = rules, 0, ""
         slot.robots_expires = started + self.config.robots_ttl
         crawl_delay = rules.crawl_delay(agent)
         slot.crawl_delay = min(crawl_delay or 0.0, self.config.max_crawl_delay)
@@ -118,6 +122,7 @@ class Politeness:
                        now: float) -> None:
         config = self.config
         slot.robots_failures += 1
+        slot.robots_error = rules.reason.removeprefix("robots.txt unreachable: ")
         tries = slot.robots_failures
         if tries >= config.robots_tries:
             detail = rules.reason.removeprefix("robots.txt unreachable: ")
@@ -132,6 +137,7 @@ class Politeness:
                  wait, tries, config.robots_tries)
         slot.robots = None
         slot.cool_until = max(slot.cool_until, now + wait)
+        slot.cool_reason = "robots.txt"
 
     def observe(self, host_key: str, latency: float, status: int | None) -> None:
         """A response from `host_key` took `latency` seconds (status None: it timed out).

@@ -68,6 +68,8 @@ class PageRecord:
     redirects: str | None = None  # JSON [[status, url], ...]
     fetched_by: str = "http"  # or "browser": the body is the DOM after scripts ran
     screenshot: Screenshot | None = None  # of a rendered page, with store.screenshot
+    metadata: str | None = None  # JSON object: title, description, author, dates, ...
+    simhash: int | None = None  # of the main content's text, as a signed 64-bit integer
     id: int | None = None
 
 

@@ -13,7 +13,8 @@ import aiosqlite
 # 3: pages.redirects
 # 4: pages.fetched_by, screenshots
 # 5: cookies
-SCHEMA_VERSION = 5
+# 6: pages.metadata, pages.simhash
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS crawls (
@@ -49,7 +50,9 @@ CREATE TABLE IF NOT EXISTS pages (
     content_hash    TEXT,                -- SHA-256 of the body, first 128 bits, hex
     change          TEXT,                -- recrawls: new | changed | unchanged
     redirects       TEXT,                -- JSON [[status, url], ...]: the hops that led here
-    fetched_by      TEXT NOT NULL DEFAULT 'http'  -- http | browser (the body is the rendered DOM)
+    fetched_by      TEXT NOT NULL DEFAULT 'http', -- http | browser (the body is the rendered DOM)
+    metadata        TEXT,                -- JSON: title, description, author, dates, language...
+    simhash         INTEGER              -- SimHash of the main content's text (signed 64-bit)
 );
 CREATE INDEX IF NOT EXISTS pages_url ON pages(url);
 CREATE INDEX IF NOT EXISTS pages_crawl_status ON pages(crawl_id, status);
@@ -150,6 +153,8 @@ _ADDED_COLUMNS = (
     ("pages", "change", "TEXT"),
     ("pages", "redirects", "TEXT"),
     ("pages", "fetched_by", "TEXT NOT NULL DEFAULT 'http'"),
+    ("pages", "metadata", "TEXT"),
+    ("pages", "simhash", "INTEGER"),
 )
 
 

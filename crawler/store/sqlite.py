@@ -49,6 +49,7 @@ _PAGE_COLUMNS = (
     "id", "crawl_id", "url", "final_url", "status", "content_type", "encoding", "size",
     "title", "text", "markdown", "depth", "referrer", "fetched_at", "elapsed_ms", "headers",
     "request_headers", "body", "content_hash", "change", "redirects", "fetched_by",
+    "metadata", "simhash",
 )
 _INSERT_PAGES = f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}) VALUES "
 # The crawler indexes each batch of pages with one INSERT ... SELECT over its id
@@ -140,7 +141,7 @@ class _Batch:
             page.encoding, page.size, page.title, page.text, page.markdown, page.depth,
             page.referrer, page.fetched_at, page.elapsed_ms, page.headers,
             page.request_headers, page.body, page.content_hash, page.change, page.redirects,
-            page.fetched_by,
+            page.fetched_by, page.metadata, page.simhash,
         ))
         if page.screenshot is not None:
             self.screenshots.append((page_id, crawl_id, page.screenshot.full_page,
