@@ -59,12 +59,28 @@ def write_config(path: Path, start_urls: list[str], **sections: Any) -> Path:
     return path
 
 
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_node_outlives_its_test() -> Iterator[None]:
+    """A test that fails or times out must not leave crawling processes behind."""
+    yield
+    for node in _STARTED:
+        if node.poll() is None:
+            node.kill()
+            node.wait(timeout=10)
+    _STARTED.clear()
+
+
 def start_node(config: Path, redis: RedisServer, shard: Path, *extra: str,
                verbose: bool = False) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    node = subprocess.Popen(
         cli_command(*(["-v"] if verbose else []), "run", str(config), "--frontier", redis.url,
                     "-o", str(shard), "-q", *extra),
         env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _STARTED.append(node)
+    return node
 
 
 def finish(nodes: list[subprocess.Popen[bytes]], timeout: float = 90) -> list[str]:
