@@ -10,6 +10,11 @@ the place and sets the next start time, atomically. An in-flight token
 expires after the fetch's longest possible time, so a process that dies
 with requests in flight frees their places.
 
+Two round trips a page (enter, then leave) were a sixth of a node's event
+loop on a one-host crawl, so they travel together: the requests of a host
+that ask to start, and those that finished, within one turn of the event
+loop share one ENTER call, places freed first, then decided in order.
+
 When Redis cannot be reached the gate says "wait a second": dispatch
 pauses, nothing is lost, and it goes on when Redis is back.
 """
@@ -20,6 +25,7 @@ import asyncio
 import itertools
 import logging
 import os
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -34,6 +40,18 @@ from crawler.politeness.slots import HostSlot
 log = logging.getLogger(__name__)
 
 UNREACHABLE_WAIT = 1.0  # seconds a host waits when Redis could not be asked
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One host's next call to Redis: places to free, then requests asking for one."""
+
+    sent: asyncio.Future[None]  # done once the call was made (or failed)
+    concurrency: int = 1
+    delay_ms: int = 0
+    leaving: list[str] = field(default_factory=list)
+    asking: list[tuple[str, list[object], asyncio.Future[Entry]]] = field(
+        default_factory=list)
 
 
 class ClusterGate:
@@ -53,35 +71,75 @@ class ClusterGate:
         self._tokens = itertools.count()
         self._node = f"{os.getpid()}-{id(self):x}"
         self._held: dict[int, str] = {}  # id(request) → token
+        self._turns: dict[str, _Turn] = {}  # host → its call being gathered
         self._tasks: set[asyncio.Task[None]] = set()
         self._failing = False
 
     async def enter(self, request: Request, host: str, slot: HostSlot) -> Entry:
         token = f"{self._node}-{next(self._tokens)}"
-        try:
-            found = await self._enter(args=[
-                self.keys.prefix, host, token, slot.concurrency, int(slot.delay * 1000),
-                self._hold_ms, *self._budgets(request, host)])
-        except Exception as exc:
-            self._unreachable(exc)
-            return Entry(wait=UNREACHABLE_WAIT)
-        self._failing = False
-        verdict, detail = int(found[0]), found[1]
-        if verdict == 1:
-            return Entry(wait=int(detail) / 1000)
-        if verdict == 2:
-            return Entry(refused=detail.decode() if isinstance(detail, bytes) else str(detail))
-        self._held[id(request)] = token
-        return GO
+        turn = self._turn(host)
+        turn.concurrency, turn.delay_ms = slot.concurrency, int(slot.delay * 1000)
+        answer: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        turn.asking.append((token, self._budgets(request, host), answer))
+        entry = await answer  # cancelled: the place it may have taken is freed (_answer)
+        if entry is GO:
+            self._held[id(request)] = token
+        return entry
 
     async def leave(self, request: Request, host: str) -> None:
         token = self._held.pop(id(request), None)
         if token is None:
             return
+        turn = self._turn(host)
+        turn.leaving.append(token)
+        await asyncio.shield(turn.sent)  # never raises: a failed call is logged
+
+    def _turn(self, host: str) -> _Turn:
+        """The call to Redis this turn of the event loop makes for `host` (started once)."""
+        turn = self._turns.get(host)
+        if turn is None:
+            turn = self._turns[host] = _Turn(asyncio.get_running_loop().create_future())
+            task = asyncio.create_task(self._send(host, turn), name=f"gate {host}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return turn
+
+    async def _send(self, host: str, turn: _Turn) -> None:
+        """One ENTER for everything `host`'s workers asked or finished in this turn."""
+        found: list[object] | None = None
         try:
-            await self._redis.zrem(f"{self.keys.prefix}inflight:{host}", token)
-        except Exception as exc:  # the token expires by itself
+            await asyncio.sleep(0)  # the workers woken in this turn of the loop join in
+            del self._turns[host]
+            args: list[object] = [self.keys.prefix, host, turn.concurrency, turn.delay_ms,
+                                  self._hold_ms, len(turn.leaving), *turn.leaving]
+            for token, budgets, _ in turn.asking:
+                args += [token, *budgets]
+            found = await self._enter(args=args)
+            self._failing = False
+        except Exception as exc:  # places taken are freed when their tokens expire
             self._unreachable(exc)
+        finally:
+            if self._turns.get(host) is turn:  # cancelled before it was sent
+                del self._turns[host]
+            for i, (token, _, answer) in enumerate(turn.asking):
+                self._answer(host, token, answer, found[2 * i: 2 * i + 2] if found else None)
+            turn.sent.set_result(None)
+
+    def _answer(self, host: str, token: str, answer: asyncio.Future[Entry],
+                found: list[object] | None) -> None:
+        if found is None:
+            entry = Entry(wait=UNREACHABLE_WAIT)
+        elif int(found[0]) == 1:  # type: ignore[call-overload]
+            entry = Entry(wait=int(found[1]) / 1000)  # type: ignore[call-overload]
+        elif int(found[0]) == 2:  # type: ignore[call-overload]
+            detail = found[1]
+            entry = Entry(refused=detail.decode() if isinstance(detail, bytes) else str(detail))
+        else:
+            entry = GO
+        if not answer.done():
+            answer.set_result(entry)
+        elif entry is GO:  # its worker is gone (the crawl stops): free the place
+            self._turn(host).leaving.append(token)
 
     def cool(self, host: str, seconds: float) -> None:
         task = asyncio.create_task(self._cool_now(host, seconds), name=f"cool {host}")

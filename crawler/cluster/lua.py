@@ -140,35 +140,55 @@ end
 return renewed
 """
 
-# ARGV: prefix, host, token, concurrency, delay (ms), hold (ms), host budget
-# (-1: none), pattern ('' : none), pattern budget (-1: none).
-# May a request to `host` start now, anywhere in the cluster? Returns
-# {0, 0}: yes (counted; release with LEAVE); {1, ms}: not before ms from now;
-# {2, reason}: never (a budget is spent).
+# ARGV: prefix, host, concurrency, delay (ms), hold (ms), n, then n tokens of
+# requests that finished (their places are freed first), then per request
+# asking: token, host budget (-1: none), pattern ('': none), pattern budget
+# (-1: none). May each request to `host` start now, anywhere in the cluster?
+# Decided in order; returns per request {0, 0}: yes (its place taken, counted
+# in the budgets; freed by a later call naming its token); {1, ms}: not before
+# ms from now; {2, reason}: never (a budget is spent). One call serves every
+# request of a host that asked (or finished) in the same turn of the event loop.
 ENTER = _NOW + """
-local p, host, token = ARGV[1], ARGV[2], ARGV[3]
-local concurrency, delay, hold = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local p, host = ARGV[1], ARGV[2]
+local concurrency, delay, hold = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local slot, inflight = p .. 'slot:' .. host, p .. 'inflight:' .. host
+local first = 7 + tonumber(ARGV[6])
+for i = 7, first - 1 do redis.call('ZREM', inflight, ARGV[i]) end
 redis.call('ZREMRANGEBYSCORE', inflight, '-inf', now)
 local s = redis.call('HMGET', slot, 'next_at', 'cool_until', 'delay')
-local ready = math.max(tonumber(s[1]) or 0, tonumber(s[2]) or 0)
-if now < ready then return {1, ready - now} end
-if redis.call('ZCARD', inflight) >= concurrency then
-  return {1, math.max(50, math.min(delay, 1000))}
+local next_at, cool = tonumber(s[1]) or 0, tonumber(s[2]) or 0
+local gap = math.max(delay, tonumber(s[3]) or 0)
+local busy = redis.call('ZCARD', inflight)
+local out = {}
+local function verdict(token, host_budget, pattern, pattern_budget)
+  local ready = math.max(next_at, cool)
+  if now < ready then return 1, ready - now end
+  if busy >= concurrency then return 1, math.max(50, math.min(delay, 1000)) end
+  if host_budget >= 0 and
+     tonumber(redis.call('HGET', p .. 'budget', host) or '0') >= host_budget then
+    return 2, 'host_budget'
+  end
+  if pattern ~= '' and pattern_budget >= 0 and
+     tonumber(redis.call('HGET', p .. 'patterns', pattern) or '0') >= pattern_budget then
+    return 2, 'pattern_budget'
+  end
+  redis.call('ZADD', inflight, now + hold, token)
+  busy = busy + 1
+  next_at = now + gap
+  redis.call('HSET', slot, 'next_at', next_at)
+  if host_budget >= 0 then redis.call('HINCRBY', p .. 'budget', host, 1) end
+  if pattern ~= '' and pattern_budget >= 0 then
+    redis.call('HINCRBY', p .. 'patterns', pattern, 1)
+  end
+  return 0, 0
 end
-local host_budget, pattern, pattern_budget = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
-if host_budget >= 0 and tonumber(redis.call('HGET', p .. 'budget', host) or '0') >= host_budget then
-  return {2, 'host_budget'}
+for i = first, #ARGV, 4 do
+  local code, detail = verdict(ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2],
+                               tonumber(ARGV[i + 3]))
+  out[#out + 1] = code
+  out[#out + 1] = detail
 end
-if pattern ~= '' and pattern_budget >= 0 and
-   tonumber(redis.call('HGET', p .. 'patterns', pattern) or '0') >= pattern_budget then
-  return {2, 'pattern_budget'}
-end
-redis.call('ZADD', inflight, now + hold, token)
-redis.call('HSET', slot, 'next_at', now + math.max(delay, tonumber(s[3]) or 0))
-if host_budget >= 0 then redis.call('HINCRBY', p .. 'budget', host, 1) end
-if pattern ~= '' and pattern_budget >= 0 then redis.call('HINCRBY', p .. 'patterns', pattern, 1) end
-return {0, 0}
+return out
 """
 
 # ARGV: prefix, host, ms: keep every request to `host` from starting for ms
