@@ -41,7 +41,8 @@ class Cluster:
         self.config = config
         self.keys = Keys.of(config.name)
         self.frontier = RedisFrontier(client, self.keys, codec,
-                                      lease_ttl=config.cluster.lease_ttl)
+                                      lease_ttl=config.cluster.lease_ttl,
+                                      workers=config.fetch.concurrency)
         self.gate = ClusterGate(client, self.keys, config)
         self.robots = SharedRobots(client, self.keys, config.politeness)
 

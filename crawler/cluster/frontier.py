@@ -37,13 +37,14 @@ class RedisFrontier:
     """A `Frontier` in Redis, for several processes at once."""
 
     shares_store = False
-    # Requests a process leases per host at once: few, so work spreads over the
-    # processes (a lease is one round trip to Redis, so small windows cost little).
-    window_max = 32
 
     def __init__(self, client: Redis, keys: Keys, codec: RequestCodec, *,
-                 lease_ttl: float) -> None:
+                 lease_ttl: float, workers: int = 16) -> None:
         self.keys = keys
+        # Requests a process leases per host at once: few, so work spreads over the
+        # processes (a lease is one round trip), but at least twice its workers, so
+        # on a one-host crawl they can all be busy while the window refills at half.
+        self.window_max = max(32, 2 * workers)
         self._redis = client
         self._codec = codec
         self._ttl_ms = max(1000, int(lease_ttl * 1000))
