@@ -157,8 +157,8 @@ def run_group(commands: list[list[str]], logs: list[Path], timeout: float) -> Gr
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+            time.sleep(0.2)  # short sleeps, not a long join, so Ctrl-C gets through
         group.timed_out = any(thread.is_alive() for thread in threads)
     finally:
         for proc in procs:  # whatever happened, no node outlives its run
