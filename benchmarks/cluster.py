@@ -145,8 +145,9 @@ def run_group(commands: list[list[str]], logs: list[Path], timeout: float) -> Gr
     started = time.perf_counter()
 
     def reap(proc: subprocess.Popen[bytes]) -> None:
-        _, status, usage = os.wait4(proc.pid, 0)
-        results[proc.pid] = (time.perf_counter() - started, status, usage)
+        with contextlib.suppress(ChildProcessError):  # reaped already, after a kill
+            _, status, usage = os.wait4(proc.pid, 0)
+            results[proc.pid] = (time.perf_counter() - started, status, usage)
 
     try:
         for command, log in zip(commands, logs, strict=True):
@@ -167,8 +168,7 @@ def run_group(commands: list[list[str]], logs: list[Path], timeout: float) -> Gr
                     os.killpg(proc.pid, signal.SIGKILL)
         for proc in procs:
             if proc.pid not in results:
-                with contextlib.suppress(ChildProcessError):
-                    reap(proc)
+                reap(proc)
     for proc in procs:
         wall, status, usage = results[proc.pid]
         group.walls.append(wall)
@@ -530,8 +530,16 @@ def exit_status(results: list[RunResult], rat: dict[str, float], bar: float) -> 
     return 0
 
 
+def stop_cleanly() -> None:
+    """Ctrl-C and `kill` end the benchmark through its finally blocks, which stop every
+    node, redis-server and nginx (a shell's background job starts with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop_cleanly()
     variants = [v for v in VARIANTS if not args.only or v in args.only]
     site, port = prepare_site(args.pages, args.seed, args.port)
     results = run_all(args, variants, site, port)
