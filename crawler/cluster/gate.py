@@ -10,6 +10,15 @@ the place and sets the next start time, atomically. An in-flight token
 expires after the fetch's longest possible time, so a process that dies
 with requests in flight frees their places.
 
+The delay counts between the starts of two requests, as in one process (a
+worker's `scheduler.started`), not between two answers of Redis: `leave`
+reports when the request actually started, on Redis's clock (the answer's
+Redis time plus what the local monotonic clock measured since the call was
+sent, so never earlier than the real start), and ENTER moves the host's next
+start to at least that start plus the delay. With a concurrency of 1 no
+request enters before that leave, so the lag between an answer and the
+fetch (a busy event loop) cannot shorten the gap a server sees.
+
 Two round trips a page (enter, then leave) were a sixth of a node's event
 loop on a one-host crawl, so they travel together: the requests of a host
 that ask to start, and those that finished, within one turn of the event
@@ -24,7 +33,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import os
+import time
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -42,6 +53,27 @@ log = logging.getLogger(__name__)
 UNREACHABLE_WAIT = 1.0  # seconds a host waits when Redis could not be asked
 
 
+@dataclass(frozen=True, slots=True)
+class _Leave:
+    """A request that finished: its place to free, and when it started."""
+
+    token: str
+    start_ms: int = -1  # on Redis's clock; -1: it never started
+    delay_ms: int = 0
+
+    def args(self) -> list[object]:
+        return [self.token, self.start_ms, self.delay_ms]
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A request that entered: its token, its host's delay, and the clocks' offset."""
+
+    token: str
+    delay_ms: int
+    offset_ms: float
+
+
 @dataclass(slots=True)
 class _Turn:
     """One host's next call to Redis: places to free, then requests asking for one."""
@@ -49,7 +81,10 @@ class _Turn:
     sent: asyncio.Future[None]  # done once the call was made (or failed)
     concurrency: int = 1
     delay_ms: int = 0
-    leaving: list[str] = field(default_factory=list)
+    # Redis's time minus the local monotonic time (ms) when the call was sent: a
+    # local time plus this is never earlier, on Redis's clock, than it really was.
+    offset_ms: float = 0.0
+    leaving: list[_Leave] = field(default_factory=list)
     asking: list[tuple[str, list[object], asyncio.Future[Entry]]] = field(
         default_factory=list)
 
@@ -70,7 +105,7 @@ class ClusterGate:
         self._cool = client.register_script(lua.COOL)
         self._tokens = itertools.count()
         self._node = f"{os.getpid()}-{id(self):x}"
-        self._held: dict[int, str] = {}  # id(request) → token
+        self._held: dict[int, _Held] = {}  # id(request) → what its leave reports
         self._turns: dict[str, _Turn] = {}  # host → its call being gathered
         self._tasks: set[asyncio.Task[None]] = set()
         self._failing = False
@@ -83,15 +118,17 @@ class ClusterGate:
         turn.asking.append((token, self._budgets(request, host), answer))
         entry = await answer  # cancelled: the place it may have taken is freed (_answer)
         if entry is GO:
-            self._held[id(request)] = token
+            self._held[id(request)] = _Held(token, turn.delay_ms, turn.offset_ms)
         return entry
 
-    async def leave(self, request: Request, host: str) -> None:
-        token = self._held.pop(id(request), None)
-        if token is None:
+    async def leave(self, request: Request, host: str, *,
+                    started: float | None = None) -> None:
+        held = self._held.pop(id(request), None)
+        if held is None:
             return
+        start_ms = -1 if started is None else math.ceil(held.offset_ms + started * 1000)
         turn = self._turn(host)
-        turn.leaving.append(token)
+        turn.leaving.append(_Leave(held.token, start_ms, held.delay_ms))
         await asyncio.shield(turn.sent)  # never raises: a failed call is logged
 
     def _turn(self, host: str) -> _Turn:
@@ -111,10 +148,14 @@ class ClusterGate:
             await asyncio.sleep(0)  # the workers woken in this turn of the loop join in
             del self._turns[host]
             args: list[object] = [self.keys.prefix, host, turn.concurrency, turn.delay_ms,
-                                  self._hold_ms, len(turn.leaving), *turn.leaving]
+                                  self._hold_ms, len(turn.leaving)]
+            for leave in turn.leaving:
+                args += leave.args()
             for token, budgets, _ in turn.asking:
                 args += [token, *budgets]
+            sent = time.monotonic()
             found = await self._enter(args=args)
+            turn.offset_ms = int(found[0]) - sent * 1000
             self._failing = False
         except Exception as exc:  # places taken are freed when their tokens expire
             self._unreachable(exc)
@@ -122,7 +163,8 @@ class ClusterGate:
             if self._turns.get(host) is turn:  # cancelled before it was sent
                 del self._turns[host]
             for i, (token, _, answer) in enumerate(turn.asking):
-                self._answer(host, token, answer, found[2 * i: 2 * i + 2] if found else None)
+                self._answer(host, token, answer,
+                             found[1 + 2 * i: 3 + 2 * i] if found else None)
             turn.sent.set_result(None)
 
     def _answer(self, host: str, token: str, answer: asyncio.Future[Entry],
@@ -139,7 +181,7 @@ class ClusterGate:
         if not answer.done():
             answer.set_result(entry)
         elif entry is GO:  # its worker is gone (the crawl stops): free the place
-            self._turn(host).leaving.append(token)
+            self._turn(host).leaving.append(_Leave(token))
 
     def cool(self, host: str, seconds: float) -> None:
         task = asyncio.create_task(self._cool_now(host, seconds), name=f"cool {host}")

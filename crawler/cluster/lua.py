@@ -140,26 +140,38 @@ end
 return renewed
 """
 
-# ARGV: prefix, host, concurrency, delay (ms), hold (ms), n, then n tokens of
-# requests that finished (their places are freed first), then per request
-# asking: token, host budget (-1: none), pattern ('': none), pattern budget
-# (-1: none). May each request to `host` start now, anywhere in the cluster?
-# Decided in order; returns per request {0, 0}: yes (its place taken, counted
-# in the budgets; freed by a later call naming its token); {1, ms}: not before
-# ms from now; {2, reason}: never (a budget is spent). One call serves every
-# request of a host that asked (or finished) in the same turn of the event loop.
+# ARGV: prefix, host, concurrency, delay (ms), hold (ms), n, then n requests that
+# finished, as (token, start, delay): their places are freed first, and each moves
+# the host's next start to at least start + delay (its start in Redis ms as its
+# process measured it, -1: it never started); a token no longer in flight (already
+# left, or expired) changes nothing. Then per request asking: token, host budget
+# (-1: none), pattern ('': none), pattern budget (-1: none). May each request to
+# `host` start now, anywhere in the cluster? Decided in order. Returns {now, then
+# per request asking: 0, 0: yes (its place taken, counted in the budgets, until a
+# later call names its token); 1, ms: not before ms from now; 2, reason: never (a
+# budget is spent)}. One call serves every request of a host that asked (or
+# finished) in the same turn of the event loop.
 ENTER = _NOW + """
 local p, host = ARGV[1], ARGV[2]
 local concurrency, delay, hold = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local slot, inflight = p .. 'slot:' .. host, p .. 'inflight:' .. host
-local first = 7 + tonumber(ARGV[6])
-for i = 7, first - 1 do redis.call('ZREM', inflight, ARGV[i]) end
-redis.call('ZREMRANGEBYSCORE', inflight, '-inf', now)
-local s = redis.call('HMGET', slot, 'next_at', 'cool_until', 'delay')
+local s = redis.call('HMGET', slot, 'next_at', 'cool_until')
 local next_at, cool = tonumber(s[1]) or 0, tonumber(s[2]) or 0
-local gap = math.max(delay, tonumber(s[3]) or 0)
+local first = 7 + 3 * tonumber(ARGV[6])
+local moved = false
+for i = 7, first - 1, 3 do
+  if redis.call('ZREM', inflight, ARGV[i]) == 1 then
+    local start = tonumber(ARGV[i + 1])
+    if start >= 0 and ARGV[i + 2] ~= '0' and start + tonumber(ARGV[i + 2]) > next_at then
+      next_at = start + tonumber(ARGV[i + 2])
+      moved = true
+    end
+  end
+end
+if moved then redis.call('HSET', slot, 'next_at', next_at) end
+redis.call('ZREMRANGEBYSCORE', inflight, '-inf', now)
 local busy = redis.call('ZCARD', inflight)
-local out = {}
+local out = {now}
 local function verdict(token, host_budget, pattern, pattern_budget)
   local ready = math.max(next_at, cool)
   if now < ready then return 1, ready - now end
@@ -174,7 +186,7 @@ local function verdict(token, host_budget, pattern, pattern_budget)
   end
   redis.call('ZADD', inflight, now + hold, token)
   busy = busy + 1
-  next_at = now + gap
+  next_at = now + delay
   redis.call('HSET', slot, 'next_at', next_at)
   if host_budget >= 0 then redis.call('HINCRBY', p .. 'budget', host, 1) end
   if pattern ~= '' and pattern_budget >= 0 then

@@ -77,12 +77,14 @@ class Scheduler:
 
     # ---- what workers report ----
 
-    def started(self, request: Request) -> None:
-        """A worker began fetching `request`: start its host's delay clock."""
+    def started(self, request: Request) -> float:
+        """A worker began fetching `request`: start its host's delay clock; returns when."""
         host = urls.host_key(request.url)
         slot = self.politeness.slot(host)
-        slot.start(time.monotonic())
+        now = time.monotonic()
+        slot.start(now)
         self._offer(host, slot)
+        return now
 
     def finished(self, request: Request, *, stored: bool) -> None:
         """A worker is done with `request` (whatever happened)."""
@@ -104,8 +106,9 @@ class Scheduler:
         host = urls.host_key(request.url)
         return await self._gate.enter(request, host, self.politeness.slot(host))
 
-    async def leave(self, request: Request) -> None:
-        await self._gate.leave(request, urls.host_key(request.url))
+    async def leave(self, request: Request, *, started: float | None) -> None:
+        """`request`, which entered, is done; its fetch began at `started`."""
+        await self._gate.leave(request, urls.host_key(request.url), started=started)
 
     def bounce(self, request: Request, wait: float) -> None:
         """The gate said wait: `request` goes back first in line, its host cools meanwhile."""

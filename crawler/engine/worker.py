@@ -73,11 +73,11 @@ class Worker:
         if entry.refused is not None:
             self.settle(request, over_budget(entry.refused))
             return False
-        scheduler.started(request)
+        started = scheduler.started(request)
         try:
             outcome = await self.outcome(request)
         finally:
-            await scheduler.leave(request)
+            await scheduler.leave(request, started=started)
         self.settle(request, outcome)
         stored = outcome.counts
         # Its response and parsed tree must not live on while a batch is written or

@@ -36,8 +36,13 @@ class HostGate(Protocol):
     async def enter(self, request: Request, host: str, slot: HostSlot) -> Entry:
         """May `request` to `host` start now (with this slot's concurrency and delay)?"""
 
-    async def leave(self, request: Request, host: str) -> None:
-        """The request that entered has finished."""
+    async def leave(self, request: Request, host: str, *,
+                    started: float | None = None) -> None:
+        """The request that entered has finished.
+
+        `started`: when its fetch began (`time.monotonic()`; None: it never
+        did), from which the host's delay counts.
+        """
 
     def cool(self, host: str, seconds: float) -> None:
         """Keep every request to `host` from starting for `seconds` (a Retry-After)."""
@@ -51,7 +56,8 @@ class LocalGate:
     async def enter(self, request: Request, host: str, slot: HostSlot) -> Entry:
         return GO
 
-    async def leave(self, request: Request, host: str) -> None:
+    async def leave(self, request: Request, host: str, *,
+                    started: float | None = None) -> None:
         pass
 
     def cool(self, host: str, seconds: float) -> None:
