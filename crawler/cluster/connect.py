@@ -55,8 +55,8 @@ class Cluster:
         """The ClusterWatch of this process (see crawler.cluster.watch)."""
         from crawler.cluster.watch import ClusterWatch
 
-        return ClusterWatch(self.client, self.frontier, self.config, windows=windows,
-                            scheduler=scheduler, stats=stats)
+        return ClusterWatch(self.client, self.frontier, self.gate, self.config,
+                            windows=windows, scheduler=scheduler, stats=stats)
 
     async def clear(self) -> int:
         """Delete this crawl's keys (`--fresh`); other crawls' keys are not touched."""

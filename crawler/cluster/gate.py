@@ -19,6 +19,11 @@ start to at least that start plus the delay. With a concurrency of 1 no
 request enters before that leave, so the lag between an answer and the
 fetch (a busy event loop) cannot shorten the gap a server sees.
 
+`limits.max_pages` is a cluster-wide budget taken at entry, like the one
+process's dispatch-time budget: a request enters only while the pages stored
+(counted by the leave that reports them, in the same script) plus the
+requests in flight anywhere are below it.
+
 Two round trips a page (enter, then leave) were a sixth of a node's event
 loop on a one-host crawl, so they travel together: the requests of a host
 that ask to start, and those that finished, within one turn of the event
@@ -55,14 +60,15 @@ UNREACHABLE_WAIT = 1.0  # seconds a host waits when Redis could not be asked
 
 @dataclass(frozen=True, slots=True)
 class _Leave:
-    """A request that finished: its place to free, and when it started."""
+    """A request that finished: its place to free, when it started, whether it stored a page."""
 
     token: str
     start_ms: int = -1  # on Redis's clock; -1: it never started
     delay_ms: int = 0
+    stored: bool = False
 
     def args(self) -> list[object]:
-        return [self.token, self.start_ms, self.delay_ms]
+        return [self.token, self.start_ms, self.delay_ms, int(self.stored)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +111,18 @@ class ClusterGate:
         self._cool = client.register_script(lua.COOL)
         self._tokens = itertools.count()
         self._node = f"{os.getpid()}-{id(self):x}"
+        max_pages = config.limits.max_pages
+        self._max_pages = -1 if max_pages is None else max_pages
         self._held: dict[int, _Held] = {}  # id(request) → what its leave reports
         self._turns: dict[str, _Turn] = {}  # host → its call being gathered
+        # Leaves whose call failed: sent again with the host's next call (a leave
+        # counts once in Redis however often it is sent).
+        self._unsent: dict[str, list[_Leave]] = {}
+        # Pages this process's leaves stored: counted by Redis, and sent but not
+        # answered yet (or to be sent again). ClusterWatch subtracts both from the
+        # cluster's count to learn what the other processes stored.
+        self.pages_counted = 0
+        self.pages_pending = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._failing = False
 
@@ -121,14 +137,15 @@ class ClusterGate:
             self._held[id(request)] = _Held(token, turn.delay_ms, turn.offset_ms)
         return entry
 
-    async def leave(self, request: Request, host: str, *,
-                    started: float | None = None) -> None:
+    async def leave(self, request: Request, host: str, *, started: float | None = None,
+                    stored: bool = False) -> None:
         held = self._held.pop(id(request), None)
         if held is None:
             return
         start_ms = -1 if started is None else math.ceil(held.offset_ms + started * 1000)
         turn = self._turn(host)
-        turn.leaving.append(_Leave(held.token, start_ms, held.delay_ms))
+        turn.leaving.append(_Leave(held.token, start_ms, held.delay_ms, stored))
+        self.pages_pending += stored
         await asyncio.shield(turn.sent)  # never raises: a failed call is logged
 
     def _turn(self, host: str) -> _Turn:
@@ -136,6 +153,7 @@ class ClusterGate:
         turn = self._turns.get(host)
         if turn is None:
             turn = self._turns[host] = _Turn(asyncio.get_running_loop().create_future())
+            turn.leaving.extend(self._unsent.pop(host, ()))
             task = asyncio.create_task(self._send(host, turn), name=f"gate {host}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -148,7 +166,7 @@ class ClusterGate:
             await asyncio.sleep(0)  # the workers woken in this turn of the loop join in
             del self._turns[host]
             args: list[object] = [self.keys.prefix, host, turn.concurrency, turn.delay_ms,
-                                  self._hold_ms, len(turn.leaving)]
+                                  self._hold_ms, self._max_pages, len(turn.leaving)]
             for leave in turn.leaving:
                 args += leave.args()
             for token, budgets, _ in turn.asking:
@@ -162,9 +180,15 @@ class ClusterGate:
         finally:
             if self._turns.get(host) is turn:  # cancelled before it was sent
                 del self._turns[host]
+            stored = sum(leave.stored for leave in turn.leaving)
+            if found is None:  # sent again with the host's next call
+                self._unsent.setdefault(host, []).extend(turn.leaving)
+            else:
+                self.pages_pending -= stored
+                self.pages_counted += int(found[1])
             for i, (token, _, answer) in enumerate(turn.asking):
                 self._answer(host, token, answer,
-                             found[1 + 2 * i: 3 + 2 * i] if found else None)
+                             found[2 + 2 * i: 4 + 2 * i] if found else None)
             turn.sent.set_result(None)
 
     def _answer(self, host: str, token: str, answer: asyncio.Future[Entry],

@@ -140,42 +140,61 @@ end
 return renewed
 """
 
-# ARGV: prefix, host, concurrency, delay (ms), hold (ms), n, then n requests that
-# finished, as (token, start, delay): their places are freed first, and each moves
-# the host's next start to at least start + delay (its start in Redis ms as its
-# process measured it, -1: it never started); a token no longer in flight (already
-# left, or expired) changes nothing. Then per request asking: token, host budget
-# (-1: none), pattern ('': none), pattern budget (-1: none). May each request to
-# `host` start now, anywhere in the cluster? Decided in order. Returns {now, then
-# per request asking: 0, 0: yes (its place taken, counted in the budgets, until a
-# later call names its token); 1, ms: not before ms from now; 2, reason: never (a
-# budget is spent)}. One call serves every request of a host that asked (or
-# finished) in the same turn of the event loop.
+# ARGV: prefix, host, concurrency, delay (ms), hold (ms), max pages (-1: none), n,
+# then n requests that finished, as (token, start, delay, stored): their places are
+# freed first, and each moves the host's next start to at least start + delay (its
+# start in Redis ms as its process measured it, -1: it never started) and, if it
+# stored a page, counts it in `pages`; a token no longer in flight (already left,
+# or expired) changes nothing, so a leave sent twice counts once. Then per request
+# asking: token, host budget (-1: none), pattern ('': none), pattern budget (-1:
+# none). May each request to `host` start now, anywhere in the cluster? Decided in
+# order. Returns {now, pages counted by this call, then per request asking: 0, 0:
+# yes (its place taken, counted in the budgets and, with max pages, among the
+# pages in flight, until a later call names its token); 1, ms: not before ms from
+# now; 2, reason: never (a budget is spent)}. One call serves every request of a
+# host that asked (or finished) in the same turn of the event loop.
 ENTER = _NOW + """
 local p, host = ARGV[1], ARGV[2]
 local concurrency, delay, hold = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local max_pages = tonumber(ARGV[6])
 local slot, inflight = p .. 'slot:' .. host, p .. 'inflight:' .. host
+local fetching = p .. 'pages-inflight'
 local s = redis.call('HMGET', slot, 'next_at', 'cool_until')
 local next_at, cool = tonumber(s[1]) or 0, tonumber(s[2]) or 0
-local first = 7 + 3 * tonumber(ARGV[6])
-local moved = false
-for i = 7, first - 1, 3 do
+local first = 8 + 4 * tonumber(ARGV[7])
+local counted, moved = 0, false
+for i = 8, first - 1, 4 do
   if redis.call('ZREM', inflight, ARGV[i]) == 1 then
+    redis.call('ZREM', fetching, ARGV[i])
     local start = tonumber(ARGV[i + 1])
     if start >= 0 and ARGV[i + 2] ~= '0' and start + tonumber(ARGV[i + 2]) > next_at then
       next_at = start + tonumber(ARGV[i + 2])
       moved = true
     end
+    if ARGV[i + 3] == '1' then counted = counted + 1 end
   end
 end
 if moved then redis.call('HSET', slot, 'next_at', next_at) end
+if counted > 0 then redis.call('HINCRBY', p .. 'counts', 'pages', counted) end
 redis.call('ZREMRANGEBYSCORE', inflight, '-inf', now)
 local busy = redis.call('ZCARD', inflight)
-local out = {now}
+local pages, fetched = 0, 0
+if max_pages >= 0 then
+  redis.call('ZREMRANGEBYSCORE', fetching, '-inf', now)
+  pages = tonumber(redis.call('HGET', p .. 'counts', 'pages') or '0')
+  fetched = redis.call('ZCARD', fetching)
+end
+local out = {now, counted}
 local function verdict(token, host_budget, pattern, pattern_budget)
   local ready = math.max(next_at, cool)
   if now < ready then return 1, ready - now end
   if busy >= concurrency then return 1, math.max(50, math.min(delay, 1000)) end
+  if max_pages >= 0 and pages + fetched >= max_pages then
+    -- the cluster's pages, stored and in flight, are at max_pages: a request in
+    -- flight may still fail and free its place; once they are all stored, every
+    -- process stops at its next poll
+    return 1, math.max(50, math.min(delay, 1000))
+  end
   if host_budget >= 0 and
      tonumber(redis.call('HGET', p .. 'budget', host) or '0') >= host_budget then
     return 2, 'host_budget'
@@ -186,6 +205,10 @@ local function verdict(token, host_budget, pattern, pattern_budget)
   end
   redis.call('ZADD', inflight, now + hold, token)
   busy = busy + 1
+  if max_pages >= 0 then
+    redis.call('ZADD', fetching, now + hold, token)
+    fetched = fetched + 1
+  end
   next_at = now + delay
   redis.call('HSET', slot, 'next_at', next_at)
   if host_budget >= 0 then redis.call('HINCRBY', p .. 'budget', host, 1) end

@@ -6,8 +6,10 @@
   request waiting for a retry stays leased by its process), and the crawl
   has started (something was queued once, or a few polls passed: a process
   joining before the first seeds arrive must not end at once).
-- Global limits: pages stored by all processes count towards `max_pages`;
-  `max_duration` runs from the cluster's start, on Redis's clock.
+- Global limits: pages stored by all processes count towards `max_pages`
+  (the gate counts them, and keeps the cluster within it: this only stops
+  the process once the total is reached); `max_duration` runs from the
+  cluster's start, on Redis's clock.
 - This process's report (`crawler status` lists it): pages, rate, errors.
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from crawler.cluster.frontier import RedisFrontier
+from crawler.cluster.gate import ClusterGate
 from crawler.cluster.keys import Keys, raise_if_cancelled
 from crawler.config import CrawlConfig
 from crawler.engine.scheduler import Scheduler
@@ -42,17 +45,18 @@ def node_name(config: CrawlConfig) -> str:
 class ClusterWatch:
     """Polls the cluster and tells this process's windows and scheduler what it found."""
 
-    def __init__(self, client: Redis, frontier: RedisFrontier, config: CrawlConfig, *,
-                 windows: Windows, scheduler: Scheduler, stats: CrawlStats) -> None:
+    def __init__(self, client: Redis, frontier: RedisFrontier, gate: ClusterGate,
+                 config: CrawlConfig, *, windows: Windows, scheduler: Scheduler,
+                 stats: CrawlStats) -> None:
         self.keys: Keys = frontier.keys
         self._redis = client
         self._frontier = frontier
+        self._gate = gate
         self._config = config
         self._windows = windows
         self._scheduler = scheduler
         self._stats = stats
         self._node = node_name(config)
-        self._reported = 0  # pages of this process already added to the cluster's count
         self._polls = 0
         self._failing = False
         # Until the first poll says otherwise, assume the cluster has work: a process
@@ -79,7 +83,8 @@ class ClusterWatch:
         await self._windows.hand_over()
         await self._frontier.recover()
         hosts = await self._frontier.hosts()
-        counts = await self._count_pages(await self._frontier.counts())
+        counts = await self._frontier.counts()
+        self._pages_of_others(counts)
         busy = counts.get("queued", 0) + counts.get("leased", 0) > 0
         started = any(counts.get(k, 0) for k in ("queued", "leased", "done", "failed",
                                                  "dropped"))
@@ -89,15 +94,17 @@ class ClusterWatch:
         await self._report()
         self._scheduler.wake()
 
-    async def _count_pages(self, counts: dict[str, int]) -> dict[str, int]:
-        """Add this process's new pages to the cluster's count; the scheduler sees the total."""
-        mine = self._scheduler.limits.completed
-        if mine > self._reported:
-            counts["pages"] = int(await self._redis.hincrby(self.keys.counts, "pages",
-                                                            mine - self._reported))
-            self._reported = mine
-        self._scheduler.limits.completed_before = max(0, counts.get("pages", 0) - mine)
-        return counts
+    def _pages_of_others(self, counts: dict[str, int]) -> None:
+        """The pages the other processes stored, for `max_pages` (never more than they did).
+
+        The gate's leaves count this process's pages in Redis. Those it sent,
+        answered or not, are left out, so the scheduler's own count is never
+        added to a total that already holds some of it: a process never stops
+        before the cluster reached max_pages.
+        """
+        gate = self._gate
+        self._scheduler.limits.completed_before = max(
+            0, counts.get("pages", 0) - gate.pages_counted - gate.pages_pending)
 
     async def _limit_duration(self) -> None:
         duration = self._config.limits.max_duration
@@ -119,7 +126,6 @@ class ClusterWatch:
     async def finished(self) -> None:
         """Report this process as finished (best effort: the crawl is over either way)."""
         try:
-            await self._count_pages({})
             await self._report(finished=True)
         except Exception as exc:
             log.warning("could not report the end to Redis: %s", exc)

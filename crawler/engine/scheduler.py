@@ -106,9 +106,11 @@ class Scheduler:
         host = urls.host_key(request.url)
         return await self._gate.enter(request, host, self.politeness.slot(host))
 
-    async def leave(self, request: Request, *, started: float | None) -> None:
-        """`request`, which entered, is done; its fetch began at `started`."""
-        await self._gate.leave(request, urls.host_key(request.url), started=started)
+    async def leave(self, request: Request, *, started: float | None,
+                    stored: bool) -> None:
+        """`request`, which entered, is done: it began at `started`, stored a page or not."""
+        await self._gate.leave(request, urls.host_key(request.url), started=started,
+                               stored=stored)
 
     def bounce(self, request: Request, wait: float) -> None:
         """The gate said wait: `request` goes back first in line, its host cools meanwhile."""

@@ -74,10 +74,12 @@ class Worker:
             self.settle(request, over_budget(entry.refused))
             return False
         started = scheduler.started(request)
+        outcome: Outcome | None = None
         try:
             outcome = await self.outcome(request)
         finally:
-            await scheduler.leave(request, started=started)
+            await scheduler.leave(request, started=started,
+                                  stored=outcome is not None and outcome.counts)
         self.settle(request, outcome)
         stored = outcome.counts
         # Its response and parsed tree must not live on while a batch is written or

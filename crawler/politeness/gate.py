@@ -36,12 +36,13 @@ class HostGate(Protocol):
     async def enter(self, request: Request, host: str, slot: HostSlot) -> Entry:
         """May `request` to `host` start now (with this slot's concurrency and delay)?"""
 
-    async def leave(self, request: Request, host: str, *,
-                    started: float | None = None) -> None:
+    async def leave(self, request: Request, host: str, *, started: float | None = None,
+                    stored: bool = False) -> None:
         """The request that entered has finished.
 
         `started`: when its fetch began (`time.monotonic()`; None: it never
-        did), from which the host's delay counts.
+        did), from which the host's delay counts; `stored`: it stored a page
+        (towards `limits.max_pages`).
         """
 
     def cool(self, host: str, seconds: float) -> None:
@@ -56,8 +57,8 @@ class LocalGate:
     async def enter(self, request: Request, host: str, slot: HostSlot) -> Entry:
         return GO
 
-    async def leave(self, request: Request, host: str, *,
-                    started: float | None = None) -> None:
+    async def leave(self, request: Request, host: str, *, started: float | None = None,
+                    stored: bool = False) -> None:
         pass
 
     def cool(self, host: str, seconds: float) -> None:
