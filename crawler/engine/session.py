@@ -112,7 +112,12 @@ def frontier_for(given: Frontier | None, config: CrawlConfig, store: Store, craw
         return given
     if config.frontier == "memory":
         return MemoryFrontier()
-    codec = RequestCodec.for_spider(spider)
+
+    def name_of(callback: Any) -> str | None:
+        return callback.__name__ if getattr(callback, "__self__", None) is spider else None
+
+    codec = RequestCodec(resolve_callback=lambda name: getattr(spider, name, None),
+                         name_callback=name_of)
     return SqliteFrontier(store, crawl_id, codec)
 
 
