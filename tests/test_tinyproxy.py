@@ -68,23 +68,30 @@ DisableViaHeader Yes
         proc.wait(10)
 
 
-def test_a_crawl_through_tinyproxy_passes_every_request_through_it(site_server, tinyproxy,
-                                                                   tmp_path) -> None:
-    port, log = tinyproxy
-    site = site_server(tree_site(25), host="127.0.0.2")
+def crawl_through(port: int, start: str, tmp_path: Path, **env: str) -> Path:
+    """`crawler run` of `start` through tinyproxy with its password from the environment;
+    the database it wrote (the run must exit 0)."""
     config = tmp_path / "tiny.yaml"
     config.write_text(f"""\
-start_urls: ["{site.url("/")}"]
+start_urls: ["{start}"]
 politeness: {{robots_txt: ignore, per_host_delay: 0, per_host_concurrency: 4}}
 fetch: {{proxy: "http://crawler:${{TINYPROXY_PASSWORD}}@127.0.0.1:{port}"}}
 """)
     db = tmp_path / "tiny.db"
-
     done = subprocess.run(cli_command("run", str(config), "-q", "-o", str(db)),
-                          env={**cli_env(), "TINYPROXY_PASSWORD": PASSWORD},
+                          env={**cli_env(), "TINYPROXY_PASSWORD": PASSWORD, **env},
                           capture_output=True, text=True, timeout=60, check=False)
-
     assert done.returncode == 0, done.stderr
+    return db
+
+
+def test_a_crawl_through_tinyproxy_passes_every_request_through_it(site_server, tinyproxy,
+                                                                   tmp_path) -> None:
+    port, log = tinyproxy
+    site = site_server(tree_site(25), host="127.0.0.2")
+
+    db = crawl_through(port, site.url("/"), tmp_path)
+
     relayed = [m.group(2) for m in REQUEST.finditer(log.read_text())]
     assert sorted(relayed) == sorted(site.url(p) for p in site.paths)
     assert {r["url"] for r in rows(db, "SELECT url FROM pages WHERE status = 200")} == set(
@@ -105,20 +112,9 @@ def test_an_https_site_is_crawled_through_the_proxys_connect_tunnel(site_server,
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     site = site_server(tree_site(10), host="127.0.0.2", tls=tls)
-    config = tmp_path / "tiny.yaml"
-    config.write_text(f"""\
-start_urls: ["{site.url("/")}"]
-politeness: {{robots_txt: ignore, per_host_delay: 0, per_host_concurrency: 2}}
-fetch: {{proxy: "http://crawler:${{TINYPROXY_PASSWORD}}@127.0.0.1:{port}"}}
-""")
-    db = tmp_path / "tiny.db"
 
-    done = subprocess.run(cli_command("run", str(config), "-q", "-o", str(db)),
-                          env={**cli_env(), "TINYPROXY_PASSWORD": PASSWORD,
-                               "SSL_CERT_FILE": str(ca_file)},
-                          capture_output=True, text=True, timeout=60, check=False)
+    db = crawl_through(port, site.url("/"), tmp_path, SSL_CERT_FILE=str(ca_file))
 
-    assert done.returncode == 0, done.stderr
     tunnels = [m.group(2) for m in REQUEST.finditer(log.read_text())
                if m.group(1) == "CONNECT"]
     assert tunnels and set(tunnels) == {site.netloc}

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import gc
 import logging
-import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from typing import Any
 
 from crawler.cli import commands as cli_commands
 from crawler.cli import db as cli_db
+from crawler.cli.signals import with_signals
 from crawler.config import (
     OVERRIDE_SOURCE,
     CrawlConfig,
@@ -25,7 +25,7 @@ from crawler.config import (
 from crawler.engine.crawler import Crawler
 from crawler.errors import CrawlerError, StorageError
 from crawler.spider import Spider, load_spider
-from crawler.stats import CrawlStats, report
+from crawler.stats import report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -142,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     announce = None if args.quiet else _announce
     crawler = Crawler(spider, config, output=args.output, progress=not args.quiet,
                       announce=announce)
-    stats = asyncio.run(_run_with_signals(crawler))
+    stats = asyncio.run(with_signals(crawler.run(), stop=crawler.stop, abort=crawler.abort))
     if not args.quiet:
         report(stats)
     if stats.status == "interrupted":
@@ -179,30 +179,6 @@ def _apply_flags(config: CrawlConfig, args: argparse.Namespace) -> CrawlConfig:
     if args.recrawl:
         flags["recrawl"] = True
     return apply_overrides(config, flags, source="command line") if flags else config
-
-
-async def _run_with_signals(crawler: Crawler) -> CrawlStats:
-    """Run the crawl; first SIGINT/SIGTERM stops gracefully, a second SIGINT aborts."""
-    loop = asyncio.get_running_loop()
-    interrupts = 0
-
-    def on_signal(signum: int) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        if interrupts == 1:
-            print("\nstopping: finishing in-flight requests (Ctrl-C again to abort)",
-                  file=sys.stderr, flush=True)
-            crawler.stop("interrupted")
-        elif signum == signal.SIGINT:
-            crawler.abort()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        return await crawler.run()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
 
 
 __all__ = ["build_parser", "main"]
