@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from crawler.cli import cluster as cluster_cli
 from crawler.cli import commands as cli_commands
 from crawler.cli import db as cli_db
 from crawler.cli.signals import with_signals
@@ -49,6 +50,13 @@ kill -9 or a crash) without fetching a stored page again; --fresh starts over,
 If-None-Match / If-Modified-Since and records each page as new, changed or
 unchanged (pages.change).
 
+many processes: start the same command on each machine (or several on one)
+with --frontier redis://host:6379/0 and its own -o file; they share one
+frontier, host limits and robots.txt, and each exits when the whole crawl is
+done. `crawler status redis://host:6379/0` shows the cluster; `crawler merge
+crawl.db shard-*.db` joins the files. --fresh clears this crawl's keys in
+Redis (give it to the first process only).
+
 exit status: 0 finished, 130 interrupted (Ctrl-C / SIGTERM), 2 bad config or usage (an
 unwritable output, a file another crawl is writing, a spider file that does not load), 1 failed
 (storing failed: disk full, I/O error; run the same command again once fixed to resume).
@@ -65,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_run(sub)
+    cluster_cli.register(sub)
     cli_db.register(sub)
     cli_commands.register(sub)
     return parser
@@ -89,6 +98,9 @@ def _add_run(sub: Any) -> None:
                        help="start a new crawl even if OUTPUT holds an unfinished one")
     again.add_argument("--resume", action="store_const", const="always", dest="resume",
                        help="continue the last crawl of this name; an error if none is left")
+    run.add_argument("--frontier", metavar="URL",
+                     help="share the frontier with other processes: redis://host:6379/0 "
+                     "(each process writes its own -o file; `crawler merge` joins them)")
     run.add_argument("--recrawl", action="store_true", default=None,
                      help="re-fetch the last crawl's pages conditionally and record what changed")
     run.add_argument("-q", "--quiet", action="store_true",
@@ -178,6 +190,8 @@ def _apply_flags(config: CrawlConfig, args: argparse.Namespace) -> CrawlConfig:
         flags["resume"] = args.resume
     if args.recrawl:
         flags["recrawl"] = True
+    if args.frontier is not None:
+        flags["frontier"] = args.frontier
     return apply_overrides(config, flags, source="command line") if flags else config
 
 

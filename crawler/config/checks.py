@@ -283,6 +283,33 @@ def url(doc: Doc, path: KeyPath, value: Any) -> str:
     return text
 
 
+def frontier_location(doc: Doc, path: KeyPath, value: Any) -> str:
+    """`sqlite`, `memory`, or a Redis URL (redis://, rediss:// for TLS) shared by a cluster."""
+    text = string(doc, path, value).strip()
+    if text.lower() in ("sqlite", "memory"):
+        return text.lower()
+    try:
+        parsed = URL(text)
+        ok = parsed.scheme in ("redis", "rediss") and bool(parsed.host)
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise doc.error(path, f"expected sqlite, memory or a Redis URL like "
+                              f"'redis://127.0.0.1:6379/0', got {redacted(text)!r}")
+    return text
+
+
+def redacted(location: str) -> str:
+    """`location` with any password replaced by ***, for messages, logs and crawls.config."""
+    try:
+        parsed = URL(location)
+    except (ValueError, TypeError):
+        return location
+    if parsed.password is None:
+        return location
+    return str(parsed.with_password("***"))
+
+
 def domain(doc: Doc, path: KeyPath, value: Any) -> str:
     text = string(doc, path, value).strip().lower().strip(".")
     if not re.fullmatch(r"[^\s/:?#@*]+", text):

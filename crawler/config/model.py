@@ -21,6 +21,7 @@ from crawler.config.checks import (
     choice,
     domain,
     duration,
+    frontier_location,
     integer,
     key,
     list_of,
@@ -29,6 +30,7 @@ from crawler.config.checks import (
     path_string,
     positive_number,
     product_token,
+    redacted,
     regex,
     schema_type,
     section,
@@ -376,6 +378,23 @@ class StoreConfig:
 
 
 @_frozen
+class ClusterConfig:
+    """A distributed crawl: several processes sharing one frontier in Redis."""
+
+    lease_ttl: float = key(
+        30.0, duration(positive=True),
+        "how long a process may hold requests without renewing its lease; a process that "
+        "died gives its requests back to the others after this", shown="`30s`")
+    poll_interval: float = key(
+        1.0, duration(positive=True),
+        "how often a process asks the cluster for new hosts, expired leases, global counts "
+        "and whether the crawl is over", shown="`1s`")
+    node: str | None = key(
+        None, optional(string), "this process's name in `crawler status`",
+        shown="`hostname:pid`")
+
+
+@_frozen
 class CrawlConfig:
     """Everything about one crawl."""
 
@@ -388,10 +407,12 @@ class CrawlConfig:
                         "lines, else `/sitemap.xml` (only that with `robots_txt: ignore`)")
     output: str | None = key(
         None, optional(path_string), "the SQLite file", shown="`<name>.db`")
-    frontier: Literal["sqlite", "memory"] = key(
-        "sqlite", choice("sqlite", "memory"),
+    frontier: str = key(
+        "sqlite", frontier_location,
         "where URLs to fetch and the seen-set live: `sqlite` (in the output file: bounded "
-        "memory, resumable) or `memory` (faster to start, nothing survives the process)")
+        "memory, resumable), `memory` (faster to start, nothing survives the process), or a "
+        "Redis URL (`redis://host:6379/0`, `rediss://` for TLS) shared by every process of a "
+        "distributed crawl (`--frontier`)")
     resume: Literal["auto", "always", "never"] = key(
         "auto", choice("auto", "always", "never"),
         "an unfinished crawl of this name in the output file: continue it (`auto`), insist on "
@@ -406,6 +427,7 @@ class CrawlConfig:
     politeness: PolitenessConfig = section(PolitenessConfig)
     fetch: FetchConfig = section(FetchConfig)
     store: StoreConfig = section(StoreConfig)
+    cluster: ClusterConfig = section(ClusterConfig)
     schema_items: tuple[str, ...] = key(
         (), list_of(schema_type),
         "schema.org types whose objects in a page (JSON-LD or microdata) become items of that "
@@ -436,6 +458,8 @@ class CrawlConfig:
         data["fetch"].update(_fetch_json(self.fetch, redact))
         data["fetch"]["render_hosts"] = {rule.pattern: rule.render
                                          for rule in self.fetch.render_hosts}
+        if redact:  # a Redis password is never stored
+            data["frontier"] = redacted(self.frontier)
         data["extract"] = [
             {"match": _plain(rule.match), "type": rule.type,
              "fields": {f.name: _plain(f) for f in rule.fields}}

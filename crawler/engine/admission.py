@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Protocol
 
 from crawler import urls
 from crawler.config import CrawlConfig, LimitsConfig, ScopeConfig
-from crawler.models import SITEMAP
+from crawler.hooks import Hooks
+from crawler.models import SITEMAP, Request
 
 
 def url_form(config: CrawlConfig) -> urls.Canonicalizer:
@@ -87,6 +89,87 @@ class Scope:
         if segments and max(Counter(segments).values()) > scope.max_repeated_segments:
             return "repeated_segments"
         return None
+
+
+class Admission:
+    """`schedule()`: canonicalize → depth → dedupe → scope → traps → the frontier.
+
+    Synchronous, so workers never await anything to hand links over; says
+    why it dropped a URL (the name of its `dropped` counter).
+    """
+
+    def __init__(self, scope: ScopeConfig, frontier: Admits, *, dropped: Counter[str],
+                 hooks: Hooks, offer: Callable[[str], None],
+                 form: urls.Canonicalizer = urls.DEFAULT_FORM) -> None:
+        self._scope = Scope(scope)
+        self._canonical = canonical_in(form)  # the crawl's form: see Session.form
+        self.frontier = frontier
+        self._drops = dropped
+        self._hooks = hooks
+        self._offer = offer  # the host has a new request: the scheduler may run it
+
+    def schedule(self, request: Request, parent: Request | None = None) -> str | None:
+        """Admit `request` into the frontier: None, or the reason it was dropped."""
+        if parent is not None:
+            request.depth = parent.depth + 1
+            request.referrer = parent.url
+        try:
+            url, host = self._canonical(request.url)
+        except urls.Rejected as exc:
+            return self._dropped(request.url, exc.reason)
+        if request.href is None:
+            request.href = request.url
+        request.url = url
+        if self._scope.too_deep(request.depth):
+            return self._dropped(url, "max_depth")
+        if not request.dont_filter and self.frontier.seen(url):
+            return self._dropped(url, "duplicate")
+        return self._admit(request, host)
+
+    def schedule_url(self, url: str, parent: Request) -> str | None:
+        """`schedule(Request(url), parent)`, without building a Request for a URL already seen.
+
+        Most links of a page lead to pages already seen; this path costs them
+        one cached canonicalization and one set lookup.
+        """
+        try:
+            canonical_url, host = self._canonical(url)
+        except urls.Rejected as exc:
+            return self._dropped(url, exc.reason)
+        depth = parent.depth + 1
+        if self._scope.too_deep(depth):
+            return self._dropped(canonical_url, "max_depth")
+        if self.frontier.seen(canonical_url):
+            return self._dropped(canonical_url, "duplicate")
+        request = Request(canonical_url, href=url, depth=depth, referrer=parent.url)
+        return self._admit(request, host)
+
+    def _admit(self, request: Request, host: str) -> str | None:
+        reason = self._scope.refuse(request.url, request.kind)
+        if reason is None and not self.frontier.add(host, request):
+            reason = "duplicate"
+        if reason is not None:
+            return self._dropped(request.url, reason)
+        if self._hooks.request_scheduled:
+            self._hooks.emit("request_scheduled", request)
+        self._offer(host)
+        return None
+
+    def _dropped(self, url: str, reason: str) -> str:
+        # Inline rather than settle.count_drop: most links of a page end here.
+        self._drops[reason] += 1
+        if self._hooks.request_dropped:
+            self._hooks.emit("request_dropped", url, reason)
+        return reason
+
+
+
+class Admits(Protocol):
+    """What admission needs of the frontier (frontier.windows.Windows)."""
+
+    def seen(self, url: str) -> bool: ...
+
+    def add(self, host: str, request: Request) -> bool: ...
 
 
 class Budgets:

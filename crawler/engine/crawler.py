@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from crawler.cluster.connect import Cluster, joined
 from crawler.config import CrawlConfig
 from crawler.engine.live import Progress
 from crawler.engine.outcome import Failure, Outcome
@@ -36,10 +37,12 @@ from crawler.engine.session import (
 )
 from crawler.engine.settle import Settler
 from crawler.engine.status import CrawlStatus, Rates, crawl_status
+from crawler.engine.worker import Worker
 from crawler.errors import StorageError
 from crawler.fetch.base import Fetcher
 from crawler.fetch.build import build_fetcher
 from crawler.frontier.base import Frontier
+from crawler.frontier.codec import RequestCodec
 from crawler.frontier.windows import Windows
 from crawler.hooks import Hook, Hooks
 from crawler.models import Request
@@ -103,6 +106,8 @@ class Crawler:
         self._sitemaps: Sitemaps | None = None
         # Processes reading pages beside the loop (fetch.parse_processes), in run().
         self.readers: ReaderPool | None = None
+        self._cluster: Cluster | None = None
+        self._watch: Any = None  # a ClusterWatch, in a distributed crawl
 
     def stop(self, reason: str = "interrupted") -> None:
         """Ask for a graceful stop: no new dispatches, in-flight requests finish, data flushed."""
@@ -139,26 +144,30 @@ class Crawler:
         return self.stats
 
     async def _run(self, store: Store) -> None:
-        session = await open_crawl(store, self.config, self.output, durable=self._durable)
-        self.stats.crawl_id = session.crawl_id
-        await self.fetcher.open()
-        self.readers = pool_for(self.config, self.spider, session.form)
-        try:
-            await keep_cookies(store, session.crawl_id, self.fetcher, self.config)
-            if self.readers is not None and not self.readers.start_after:
-                await self.readers.start()
-            self._wire(store, session)
-            await self._start(store, session)
-            await self._crawl()
-        except BaseException:
-            self.stats.status = "failed"
-            raise
-        finally:
+        given = self._frontier is not None  # a frontier passed in wins over the setting
+        async with contextlib.nullcontext() if given else joined(
+                self.config, RequestCodec.for_spider(self.spider)) as cluster:
+            self._cluster = cluster
+            session = await open_crawl(store, self.config, self.output, durable=self._durable)
+            self.stats.crawl_id = session.crawl_id
+            await self.fetcher.open()
+            self.readers = pool_for(self.config, self.spider, session.form)
             try:
-                await self._finish(store)
+                await keep_cookies(store, session.crawl_id, self.fetcher, self.config)
+                if self.readers is not None and not self.readers.start_after:
+                    await self.readers.start()
+                self._wire(store, session)
+                await self._start(store, session)
+                await self._crawl()
+            except BaseException:
+                self.stats.status = "failed"
+                raise
             finally:
-                if self.readers is not None:
-                    await self.readers.close()
+                try:
+                    await self._finish(store)
+                finally:
+                    if self.readers is not None:
+                        await self.readers.close()
                 await self.fetcher.close()
 
     def _proxy_failed(self, request: Request, message: str) -> None:
@@ -178,14 +187,18 @@ class Crawler:
     def _wire(self, store: Store, session: Session) -> None:
         """Build the parts of this run around the open database; each is given what it uses."""
         config, stats, hooks = self.config, self.stats, self.hooks
-        frontier = frontier_for(self._frontier, config, store, session.crawl_id, self.spider)
-        self.windows = windows = Windows(frontier, store)
+        cluster = self._cluster
+        frontier = cluster.frontier if cluster else frontier_for(
+            self._frontier, config, store, session.crawl_id, self.spider)
+        self.windows = windows = Windows(
+            frontier, store, window_max=cluster.frontier.window_max if cluster else None)
         self._sink = sink = Fanout(store, self._sinks,
                                          on_failure=lambda e: stats.count_error(e.kind))
         robots = self._robots if config.politeness.robots_txt == "obey" else None
         self.scheduler = scheduler = Scheduler(
             config, windows, self.queue, settle=self._settle, hooks=hooks, robots=robots,
-            dropped=stats.dropped, form=session.form)
+            dropped=stats.dropped, gate=cluster.gate if cluster else None,
+            form=session.form)
         self._settler = Settler(write=sink.write, frontier_settle=windows.settle,
                                 scheduler=scheduler, stats=stats, hooks=hooks,
                                 retries=self._retries)
@@ -198,6 +211,8 @@ class Crawler:
                                   observe=scheduler.observe, recrawling=session.recrawling,
                                   form=session.form, readers=self.readers)
         hooks.on_failure = self._settler.hook_failed
+        if cluster is not None:
+            self._watch = cluster.watch(windows, scheduler, stats)
         if self._stop_reason is not None:  # stop() came before run()
             scheduler.stop(self._stop_reason)
 
@@ -208,7 +223,7 @@ class Crawler:
         await self.windows.recover()
         if session.resumed is not None:
             previous = session.resumed
-            self.scheduler.completed_before = previous["pages"]
+            self.scheduler.limits.completed_before = previous["pages"]
             self._announce(f"resuming crawl {self.config.name!r} (#{previous['id']}) in "
                            f"{self.output}: {previous['pages']:,} pages stored, "
                            f"{previous['to_fetch']:,} URLs still to fetch")
@@ -223,59 +238,19 @@ class Crawler:
         for request in self.spider.start_requests():
             if self.scheduler.schedule(request) is None:
                 self._sitemaps.seed(request.url)
-        workers = [asyncio.create_task(self._worker(), name=f"worker-{i}")
+        assert self._pipeline is not None and self._sink is not None
+        worker = Worker(self.queue, self.scheduler, self._pipeline, settle=self._settle,
+                        sink=self._sink, hooks=self.hooks)
+        workers = [asyncio.create_task(worker.run(), name=f"worker-{i}")
                    for i in range(self.config.fetch.concurrency)]
         extras = [asyncio.create_task(self._progress().run())] if self.show_progress else []
+        if self._watch is not None:
+            extras.append(asyncio.create_task(self._watch.run(), name="cluster watch"))
         try:
             await run_to_end(self.scheduler, self._stop_requested, self._abort)
         finally:
             self.scheduler.close()
-            for task in workers + extras:
-                task.cancel()
-            await asyncio.gather(*workers, *extras, return_exceptions=True)
-
-    async def _worker(self) -> None:
-        """Take a request, turn it into its outcome, settle it; never ended by a page."""
-        assert self.scheduler is not None
-        while True:
-            request = await self.queue.get()
-            stored = False
-            try:
-                stored = await self._handle(request)
-            except asyncio.CancelledError:
-                raise
-            except StorageError:
-                pass  # the store told _storage_failed: the crawl is stopping
-            except Exception:  # a bug of ours while settling: one request, not the crawl
-                log.exception("could not settle %s", request.url)
-            finally:
-                self.scheduler.finished(request, stored=stored)
-                self.queue.task_done()
-
-    async def _handle(self, request: Request) -> bool:
-        """One request, start to end; True when it stored a page towards max_pages."""
-        assert self.scheduler is not None and self._sink is not None
-        self.scheduler.started(request)
-        outcome = await self._outcome(request)
-        self._settle(request, outcome)
-        stored = outcome.counts
-        # Its response and parsed tree must not live on while a batch is written or
-        # while this worker waits for its next request (64 workers: ~30 MB measured).
-        del outcome
-        await self._sink.maybe_flush()
-        await self.hooks.pace()
-        return stored
-
-    async def _outcome(self, request: Request) -> Outcome:
-        assert self._pipeline is not None
-        try:
-            return await self._pipeline.run(request)
-        except (asyncio.CancelledError, StorageError):  # a sitemap's flush can fail too
-            raise
-        except Exception as exc:  # a bug of ours must not end the crawl
-            log.exception("internal error on %s", request.url)
-            return Outcome("failed", errors=[Failure(
-                "internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())])
+            await cancel_all(workers + extras)
 
     def _settle(self, request: Request, outcome: Outcome) -> None:
         assert self._settler is not None
@@ -283,7 +258,9 @@ class Crawler:
 
     async def _robots(self, host_key: str) -> RobotsRules:
         assert self._sitemaps is not None
-        rules = await fetch_robots(self.fetcher, host_key)
+        fetch = functools.partial(fetch_robots, self.fetcher, host_key)
+        # In a distributed crawl, fetched once for the whole cluster.
+        rules = await (self._cluster.robots.rules(host_key, fetch) if self._cluster else fetch())
         self._sitemaps.robots_known(host_key, rules)
         return rules
 
@@ -318,6 +295,8 @@ class Crawler:
         if stats.status == "running":
             stats.status = "interrupted" if stats.stop_reason == "interrupted" else "finished"
         stats.duration = time.monotonic() - stats.started
+        if self._watch is not None:
+            await self._watch.finished()
         self.hooks.emit("crawl_finished", stats)
         with contextlib.suppress(Exception):  # the status row must not hide the real error
             await self.hooks.drain()
@@ -346,3 +325,16 @@ async def run_to_end(scheduler: Scheduler, stop: asyncio.Event, abort: asyncio.E
         for task in (dispatch, stop_wait):
             task.cancel()
         await asyncio.gather(dispatch, stop_wait, return_exceptions=True)
+
+
+async def cancel_all(tasks: list[asyncio.Task[Any]], *, within: float = 10.0) -> None:
+    """Cancel `tasks` and wait for them, but not for ever: a task that swallows its
+    cancellation (Python 3.11's wait_for can, inside a client library) is left behind
+    with a warning rather than hanging the end of the crawl."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=within)
+    for task in pending:
+        log.warning("task %s did not stop when cancelled; leaving it", task.get_name())

@@ -24,11 +24,13 @@ from collections.abc import Callable, Iterator
 from crawler import urls
 from crawler.config import CrawlConfig
 from crawler.engine import outcome
-from crawler.engine.admission import Budgets, Scope, canonical_in
+from crawler.engine.admission import Admission, Budgets
+from crawler.engine.limits import Limits
 from crawler.engine.outcome import Outcome
 from crawler.frontier.windows import Windows
 from crawler.hooks import Hooks
 from crawler.models import SITEMAP, Request
+from crawler.politeness.gate import Entry, HostGate, LocalGate
 from crawler.politeness.loader import Load, RobotsLoader
 from crawler.politeness.robots import robots_agent
 from crawler.politeness.slots import HostSlot, Politeness
@@ -43,23 +45,25 @@ class Scheduler:
 
     def __init__(self, config: CrawlConfig, frontier: Windows, queue: asyncio.Queue[Request],
                  *, settle: Settle, dropped: Counter[str], hooks: Hooks,
-                 robots: Load | None = None,
+                 robots: Load | None = None, gate: HostGate | None = None,
                  form: urls.Canonicalizer = urls.DEFAULT_FORM) -> None:
         self.config = config
-        self._canonical = canonical_in(form)  # the crawl's form: see Session.form
         self.frontier = frontier
         frontier.on_available = self._available
         self.queue = queue
         self.politeness = Politeness(config.politeness)
         self.in_flight = 0
-        self.completed = 0          # requests that produced a stored page
-        self.completed_before = 0   # pages a resumed crawl had stored already (max_pages)
+        self.limits = Limits(config.limits)
         self.stop_reason: str | None = None
-        self._scope = Scope(config.scope)
-        self._budgets = Budgets(config.limits)
+        self._gate: HostGate = gate or LocalGate()
+        # A gate that counts budgets cluster-wide is the only one to count them.
+        self._budgets = None if self._gate.counts_budgets else Budgets(config.limits)
         self._settle = settle
-        self._drops = dropped
-        self._hooks = hooks
+        self.admission = Admission(config.scope, frontier, dropped=dropped, hooks=hooks,
+                                   offer=self._offer_host, form=form)
+        # Admitting requests (synchronous, called by workers and the engine).
+        self.schedule = self.admission.schedule
+        self.schedule_url = self.admission.schedule_url
         self._agent = robots_agent(config)
         self._robots = None if robots is None else RobotsLoader(
             robots, self.politeness, agent=self._agent, on_known=self._offer)
@@ -68,72 +72,20 @@ class Scheduler:
         self.retries_waiting = self._delayed  # the same, read by the live view
         self._order = itertools.count()
         self._wake = asyncio.Event()
-        self._deadline = _deadline(config)
 
-    # ---- admitting requests (synchronous, called by workers and the engine) ----
-
-    def schedule(self, request: Request, parent: Request | None = None) -> str | None:
-        """Admit `request` into the frontier: None, or the reason it was dropped."""
-        if parent is not None:
-            request.depth = parent.depth + 1
-            request.referrer = parent.url
-        try:
-            url, host = self._canonical(request.url)
-        except urls.Rejected as exc:
-            return self._dropped(request.url, exc.reason)
-        if request.href is None:
-            request.href = request.url
-        request.url = url
-        if self._scope.too_deep(request.depth):
-            return self._dropped(url, "max_depth")
-        if not request.dont_filter and self.frontier.seen(url):
-            return self._dropped(url, "duplicate")
-        return self._admit(request, host)
-
-    def schedule_url(self, url: str, parent: Request) -> str | None:
-        """`schedule(Request(url), parent)`, without building a Request for a URL already seen.
-
-        Most links of a page lead to pages already seen; this path costs them
-        one cached canonicalization and one set lookup.
-        """
-        try:
-            canonical_url, host = self._canonical(url)
-        except urls.Rejected as exc:
-            return self._dropped(url, exc.reason)
-        depth = parent.depth + 1
-        if self._scope.too_deep(depth):
-            return self._dropped(canonical_url, "max_depth")
-        if self.frontier.seen(canonical_url):
-            return self._dropped(canonical_url, "duplicate")
-        request = Request(canonical_url, href=url, depth=depth, referrer=parent.url)
-        return self._admit(request, host)
-
-    def _admit(self, request: Request, host: str) -> str | None:
-        reason = self._scope.refuse(request.url, request.kind)
-        if reason is None and not self.frontier.add(host, request):
-            reason = "duplicate"
-        if reason is not None:
-            return self._dropped(request.url, reason)
-        if self._hooks.request_scheduled:
-            self._hooks.emit("request_scheduled", request)
+    def _offer_host(self, host: str) -> None:
         self._offer(host, self.politeness.slot(host))
-        return None
-
-    def _dropped(self, url: str, reason: str) -> str:
-        # Inline rather than settle.count_drop: most links of a page end here.
-        self._drops[reason] += 1
-        if self._hooks.request_dropped:
-            self._hooks.emit("request_dropped", url, reason)
-        return reason
 
     # ---- what workers report ----
 
-    def started(self, request: Request) -> None:
-        """A worker began fetching `request`: start its host's delay clock."""
+    def started(self, request: Request) -> float:
+        """A worker began fetching `request`: start its host's delay clock; returns when."""
         host = urls.host_key(request.url)
         slot = self.politeness.slot(host)
-        slot.start(time.monotonic())
+        now = time.monotonic()
+        slot.start(now)
         self._offer(host, slot)
+        return now
 
     def finished(self, request: Request, *, stored: bool) -> None:
         """A worker is done with `request` (whatever happened)."""
@@ -142,13 +94,31 @@ class Scheduler:
         slot.release()
         slot.pages += stored
         self.in_flight -= 1
-        self.completed += stored
+        self.limits.completed += stored
         self._offer(host, slot)
         self._wake.set()
 
     def observe(self, request: Request, latency: float, status: int | None) -> None:
         """The response to `request` took `latency` seconds (status None: it timed out)."""
         self.politeness.observe(urls.host_key(request.url), latency, status)
+
+    async def enter(self, request: Request) -> Entry:
+        """May `request` start now, cluster-wide (see politeness.gate)?"""
+        host = urls.host_key(request.url)
+        return await self._gate.enter(request, host, self.politeness.slot(host))
+
+    async def leave(self, request: Request, *, started: float | None,
+                    stored: bool) -> None:
+        """`request`, which entered, is done: it began at `started`, stored a page or not."""
+        await self._gate.leave(request, urls.host_key(request.url), started=started,
+                               stored=stored)
+
+    def bounce(self, request: Request, wait: float) -> None:
+        """The gate said wait: `request` goes back first in line, its host cools meanwhile."""
+        host = urls.host_key(request.url)
+        slot = self.politeness.slot(host)
+        slot.cool_until = max(slot.cool_until, time.monotonic() + wait)
+        self.frontier.requeue(host, request)
 
     def retry(self, request: Request, delay: float, *, cool_host: float | None = None) -> None:
         """Put `request` back in line after `delay` seconds; no worker waits for it.
@@ -164,6 +134,7 @@ class Scheduler:
                 slot.cool_until = now + cool_host
                 why = request.failures[-1] if request.failures else "a retry"
                 slot.cool_reason = f"Retry-After {cool_host:g} s ({why})"
+            self._gate.cool(host, cool_host)
         self._delayed.push(now + delay, request, host)
         self._wake.set()
 
@@ -207,21 +178,18 @@ class Scheduler:
             self.stop_reason = "complete"
 
     def _check_limits(self) -> None:
-        if self._deadline is not None and time.monotonic() >= self._deadline:
-            self.stop("max_duration")
-        max_pages = self.config.limits.max_pages
-        if max_pages is not None and self.completed_before + self.completed >= max_pages:
-            self.stop("max_pages")
+        reason = self.limits.reached()
+        if reason is not None:
+            self.stop(reason)
 
-    def _under_page_limit(self) -> bool:
-        max_pages = self.config.limits.max_pages
-        return max_pages is None or (
-            self.completed_before + self.completed + self.in_flight < max_pages)
+    def wake(self) -> None:
+        """Look again now (something outside the scheduler changed: a cluster's state)."""
+        self._wake.set()
 
     def _next_ready(self, now: float) -> Request | None:
         """Pop the request of the earliest ready host, or None if no host is ready now."""
         self._release_due(now)
-        while self._ready and self._ready[0][0] <= now and self._under_page_limit():
+        while self._ready and self._ready[0][0] <= now and self.limits.room_for(self.in_flight):
             _, _, host = heapq.heappop(self._ready)
             slot = self.politeness.slot(host)
             slot.in_heap = False
@@ -249,7 +217,7 @@ class Scheduler:
         """Why `request` may not be sent after all (robots.txt, a budget), or None."""
         if slot.robots is not None and not slot.robots.allowed(request.url, self._agent):
             return outcome.refused(request, slot.robots.reason or "disallowed by robots.txt")
-        if request.tries or request.kind == SITEMAP:
+        if request.tries or request.kind == SITEMAP or self._budgets is None:
             return None
         over = self._budgets.charge(request.url, host)
         return None if over is None else outcome.over_budget(over)
@@ -285,10 +253,10 @@ class Scheduler:
         """Seconds until a host is ready, a retry is due or the deadline passes; None: never."""
         now = time.monotonic()
         times = [self._delayed.next_at()] if self._delayed else []
-        if self._ready and self._under_page_limit():
+        if self._ready and self.limits.room_for(self.in_flight):
             times.append(self._ready[0][0])
-        if self._deadline is not None:
-            times.append(self._deadline)
+        if self.limits.deadline is not None:
+            times.append(self.limits.deadline)
         return max(0.0, min(times) - now) if times else None
 
     def drain_queue(self) -> list[Request]:
@@ -334,8 +302,3 @@ class Waiting:
         while self._heap and self._heap[0][0] <= now:
             _, _, request, host = heapq.heappop(self._heap)
             yield request, host
-
-
-def _deadline(config: CrawlConfig) -> float | None:
-    duration = config.limits.max_duration
-    return None if duration is None else time.monotonic() + duration

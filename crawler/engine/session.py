@@ -112,12 +112,7 @@ def frontier_for(given: Frontier | None, config: CrawlConfig, store: Store, craw
         return given
     if config.frontier == "memory":
         return MemoryFrontier()
-
-    def name_of(callback: Any) -> str | None:
-        return callback.__name__ if getattr(callback, "__self__", None) is spider else None
-
-    codec = RequestCodec(resolve_callback=lambda name: getattr(spider, name, None),
-                         name_callback=name_of)
+    codec = RequestCodec.for_spider(spider)
     return SqliteFrontier(store, crawl_id, codec)
 
 

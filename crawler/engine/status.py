@@ -103,7 +103,8 @@ def _page_bound(scheduler: Scheduler, config: CrawlConfig) -> tuple[int | None, 
     """(pages done, `limits.max_pages`) when there is such a limit."""
     max_pages = config.limits.max_pages
     if max_pages is not None:
-        return min(scheduler.completed_before + scheduler.completed, max_pages), max_pages
+        done = scheduler.limits.completed_before + scheduler.limits.completed
+        return min(done, max_pages), max_pages
     return None, None
 
 

@@ -40,6 +40,14 @@ class RequestCodec:
         self._live: dict[int, Request] = {}  # requests whose callback/meta cannot be stored
         self._live_keys = iter(range(1, 1 << 62))
 
+    @classmethod
+    def for_spider(cls, spider: Any) -> RequestCodec:
+        """A codec storing callbacks by the name of `spider`'s method (None for others)."""
+        def name(callback: Any) -> str | None:
+            return callback.__name__ if getattr(callback, "__self__", None) is spider else None
+        return cls(resolve_callback=lambda method: getattr(spider, method, None),
+                   name_callback=name)
+
     def encode(self, request: Request) -> str | None:
         """What a plain link lacks, as JSON; None for a plain link."""
         extra = _extra_fields(request)

@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from crawler.errors import StorageError
 from crawler.frontier.base import Frontier, State
+from crawler.frontier.outbox import Outbox
 from crawler.models import Request
-from crawler.store.sqlite import Store, gather_all
+from crawler.store.sqlite import Store
+
+log = logging.getLogger(__name__)
 
 # A window is refilled when half empty, so a fast host's next rows arrive
 # before it runs dry even when the lease waits behind a batch being written
@@ -38,6 +42,8 @@ WINDOW_MAX = 1024     # requests leased per host at once, at most
 WINDOW_MIN = 4        # ... and at least, however many hosts are active
 WINDOW_TOTAL = 16_384  # requests in memory over all hosts (the per-host size shrinks to fit)
 RECENT_URLS = 32_768   # URLs remembered to skip obvious duplicates without a write
+HAND_OVER_GRACE = 30.0  # seconds a closing process keeps trying an unreachable frontier
+MAX_LEASE_BACKOFF = 10.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -48,6 +54,7 @@ class _Batch:
     settled: list[tuple[Request, State]] = dataclasses.field(default_factory=list)
     hosts: set[str] = dataclasses.field(default_factory=set)  # hosts of `new`
     added: int = 0  # how many of `new` the frontier took as new
+    added_done: bool = False  # `new` was handed over (the outbox retries only the rest)
 
     def __bool__(self) -> bool:
         return bool(self.new or self.settled)
@@ -56,8 +63,12 @@ class _Batch:
 class Windows:
     """A frontier as the scheduler sees it: synchronous, per host, batched behind."""
 
-    def __init__(self, frontier: Frontier, store: Store) -> None:
+    def __init__(self, frontier: Frontier, store: Store, *,
+                 window_max: int | None = None) -> None:
         self.frontier = frontier
+        # A frontier shared by several processes wants small windows: a request in
+        # this process's window is one no other process can take.
+        self._window_max = window_max or WINDOW_MAX
         self.on_available: Callable[[str], None] | None = None
         self._store = store
         self._windows: dict[str, deque[Request]] = {}
@@ -73,6 +84,9 @@ class Windows:
         self._recent_old: set[str] = set()
         self._duplicates = 0
         self._batch = _Batch()
+        self._outbox = Outbox(frontier, self._delivered)  # for a frontier not in the store
+        self._remote_busy = False  # a shared frontier has work this process has not seen
+        self._lease_failures = 0
         store.add_part(self)
 
     # ---- what the scheduler asks ----
@@ -123,7 +137,8 @@ class Windows:
     def pending(self, host: str | None = None) -> int:
         """> 0 exactly while requests wait (for `host`, or for any) or may still arrive."""
         if host is None:
-            return self._in_windows + len(self._on_disk) + len(self._refilling)
+            return (self._in_windows + len(self._on_disk) + len(self._refilling)
+                    + len(self._outbox) + self._remote_busy)
         window = self._windows.get(host)
         return len(window or ()) + (host in self._on_disk or host in self._refilling)
 
@@ -134,6 +149,23 @@ class Windows:
     def size(self) -> int:
         """About how many requests wait (for progress reports)."""
         return self._in_windows + self._queued + len(self._batch.new)
+
+    async def hand_over(self) -> None:
+        """Write the current batch now if it holds adds or settles (a cluster is waiting to
+        see them: without pages arriving, the store would not flush it)."""
+        if self._batch:
+            await self._store.flush()
+
+    def remote_work(self, hosts: Mapping[str, int], *, busy: bool) -> None:
+        """A shared frontier's view: hosts with queued requests, and whether any process
+        still has work (requests queued or leased anywhere)."""
+        self._remote_busy = busy
+        self._queued = sum(hosts.values())
+        for host in hosts:
+            if host not in self._on_disk and host not in self._windows:
+                self._on_disk.add(host)
+                if self.on_available is not None:
+                    self.on_available(host)
 
     # ---- lifecycle ----
 
@@ -154,6 +186,11 @@ class Windows:
         """
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._store.flush()
+        lost = await self._outbox.close(within=HAND_OVER_GRACE)
+        if lost:
+            log.warning("%d batch(es) of discovered URLs and settled requests could not be "
+                        "handed to the frontier; their pages' leases will run out and other "
+                        "processes fetch them again", lost)
         await self.frontier.close()
 
     # ---- a part of the store's batch ----
@@ -173,20 +210,24 @@ class Windows:
 
     async def committed(self, batch: _Batch, results: list[Any]) -> None:
         if not self.frontier.shares_store:
-            results = await gather_all(*self._hand_over(batch))
+            await self._outbox.send(batch)  # delivered (now or later) through _delivered
+            return
         if batch.new:
-            batch.added = results[-1]
+            batch.added = results[0]
+        self._delivered(batch)
+
+    def _delivered(self, batch: _Batch) -> None:
         self._writing.subtract(batch.hosts)
         self._duplicates += len(batch.new) - batch.added
         self._queued += batch.added
 
     def _hand_over(self, batch: _Batch) -> list[Awaitable[Any]]:
-        """The frontier's settle and add of this batch (the add last: its result counts)."""
+        """The frontier's add and settle of this batch, adds first (see frontier.outbox)."""
         calls: list[Awaitable[Any]] = []
-        if batch.settled:
-            calls.append(self.frontier.settle(batch.settled))
         if batch.new:
             calls.append(self.frontier.add(batch.new))
+        if batch.settled:
+            calls.append(self.frontier.settle(batch.settled))
         return calls
 
     # ---- loading windows ----
@@ -212,15 +253,26 @@ class Windows:
                 self._on_disk.discard(host)
         except StorageError:
             pass  # the store told the crawl, which stops; this host's rows stay on disk
+        except Exception as exc:  # a frontier elsewhere, unreachable: the host waits
+            await self._lease_failed(host, exc)
         finally:
             self._refilling.discard(host)
             if self.on_available is not None:
                 self.on_available(host)
 
+    async def _lease_failed(self, host: str, exc: Exception) -> None:
+        """Wait before `host` may ask again, longer each time in a row (never a hot loop)."""
+        self._lease_failures += 1
+        if self._lease_failures == 1:
+            log.warning("cannot lease requests of %s from the frontier (%s: %s); dispatch "
+                        "waits and tries again", host, type(exc).__name__, exc)
+        await asyncio.sleep(min(MAX_LEASE_BACKOFF, 0.25 * 2 ** min(self._lease_failures, 6)))
+
     async def _lease(self, host: str) -> int:
         size = self._window_size()
         self._low_water = size // 2
         leased = await self.frontier.lease(host, size)
+        self._lease_failures = 0
         if not leased:
             return 0
         self._windows.setdefault(host, deque()).extend(leased)
@@ -232,7 +284,7 @@ class Windows:
         """Per-host window: share WINDOW_TOTAL among active hosts, within [MIN, MAX]."""
         # An upper bound on active hosts (one may be in both), without building a set.
         active = max(1, len(self._on_disk) + len(self._windows))
-        return max(WINDOW_MIN, min(WINDOW_MAX, WINDOW_TOTAL // active))
+        return max(WINDOW_MIN, min(self._window_max, WINDOW_TOTAL // active))
 
     def _remember(self, url: str) -> None:
         """Two generations of recent URLs: bounded, and O(1) to age out."""

@@ -46,6 +46,7 @@ class RobotsRules:
     disallow_all: bool = False
     reason: str = ""
     unreachable: bool = False  # 5xx, 429 or no answer: to be tried again
+    text: str = ""  # what was parsed (a cluster shares it with its other processes)
 
     def allowed(self, url: str, agent: str) -> bool:
         if self.disallow_all:
@@ -83,7 +84,7 @@ async def fetch_robots(fetcher: Fetcher, host_key: str) -> RobotsRules:
         return RobotsRules(None)
     text = response.body.decode("utf-8", errors="replace")
     try:
-        return RobotsRules(Protego.parse(text))
+        return RobotsRules(Protego.parse(text), text=text)
     except Exception as exc:  # a parser bug must not stop the crawl: no usable rules
         log.warning("could not parse %s: %s", url, exc)
         return RobotsRules(None)
