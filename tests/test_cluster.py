@@ -387,3 +387,40 @@ def test_a_retry_after_cools_the_host_for_every_process(site_server, redis_serve
     # requests already on their way when the 429 left may arrive just after it
     assert len([t for t in later if t - records[busy].arrived < 1.9]) <= 2 * 3
     assert set(server.paths) == reachable(tree_site(40, fanout=6))
+
+
+def test_enter_counts_the_delay_from_the_real_start_and_a_page_once(redis_server) -> None:
+    import redis as redis_py
+
+    from crawler.cluster import lua
+
+    client = redis_py.Redis.from_url(redis_server().url)
+    enter = client.register_script(lua.ENTER)
+
+    def call(host: str, *, delay: int, leaving: tuple[tuple[object, ...], ...] = (),
+             asking: tuple[str, ...] = ()) -> list[int]:
+        args: list[object] = ["crawler:t:", host, 1, delay, 60_000, 2, len(leaving)]
+        for leave in leaving:
+            args += leave
+        for token in asking:
+            args += [token, -1, "", -1]
+        return [int(x) for x in enter(args=args)]
+
+    slow = "http://slow:80"
+    now, counted, code, _ = call(slow, delay=200, asking=("a",))
+    assert (counted, code) == (0, 0)
+    assert call(slow, delay=200, asking=("b",))[2] == 1  # the delay is not over
+    # "a" really started 500 ms after Redis let it in: the next start moves to 700 ms.
+    _, counted, code, wait = call(slow, delay=200, leaving=(("a", now + 500, 200, 1),),
+                                  asking=("b",))
+    assert (counted, code) == (1, 1) and wait > 600
+    # The same leave sent again (its first answer was lost) counts nothing.
+    assert call(slow, delay=200, leaving=(("a", now + 500, 200, 1),))[1] == 0
+    assert int(client.hget("crawler:t:counts", "pages")) == 1
+
+    # max_pages 2: one page stored, one in flight; nobody else enters until it leaves.
+    fast = "http://fast:80"
+    assert call(fast, delay=0, asking=("c",))[2:] == [0, 0]
+    assert call("http://other:80", delay=0, asking=("d",))[2] == 1
+    assert call(fast, delay=0, leaving=(("c", -1, 0, 0),))[1] == 0  # it stored nothing
+    assert call("http://other:80", delay=0, asking=("d",))[2:] == [0, 0]
