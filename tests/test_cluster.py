@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from crawler.store.schema import SCHEMA
 from tests.conftest import assert_fetched_once, cli_command, cli_env, rows, scalar
 from tests.redis_server import REDIS, RedisServer
 from tests.site import Page, SiteServer, path_of, reachable, tree_site
@@ -340,6 +341,20 @@ def test_merging_one_shard_gives_the_same_crawl(site_server, tmp_path) -> None:
     assert rows(tmp_path / "m.db", query) == rows(tmp_path / "a.db", query)
     with sqlite3.connect(tmp_path / "m.db") as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_merge_skips_shards_of_nodes_that_died_before_writing(site_server, tmp_path) -> None:
+    server = site_server(tree_site(8))
+    crawl_into(tmp_path / "a.db", server)
+    sqlite3.connect(tmp_path / "never-opened.db").close()  # a file and nothing in it
+    with sqlite3.connect(tmp_path / "schema-only.db") as con:
+        con.executescript(SCHEMA)
+
+    out = merge(tmp_path / "m.db", [tmp_path / "never-opened.db", tmp_path / "schema-only.db",
+                                    tmp_path / "a.db"])
+
+    assert scalar(tmp_path / "m.db", "SELECT count(*) FROM pages") == 8
+    assert out.count("holds no crawl") == 2 and "skipped" in out
 
 
 def test_merge_refuses_an_existing_output_and_a_missing_shard(tmp_path) -> None:

@@ -56,4 +56,6 @@ def cmd_merge(args: Any) -> int:
     print(f"{args.out}: {merged.pages:,} pages from {len(merged.runs)} runs in "
           f"{len(args.shards)} files ({merged.duplicates:,} pages fetched twice kept once, "
           f"{merged.errors:,} errors)")
+    for path in merged.empty:
+        print(f"{path}: holds no crawl (its process stopped before writing); skipped")
     return 0

@@ -47,6 +47,8 @@ class Merged:
     duplicates: int = 0  # page rows of URLs another shard (or run) had already
     errors: int = 0
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # Shards holding no crawl at all: a node that died before its first write.
+    empty: list[str] = field(default_factory=list)
 
 
 def merge(out: str | Path, shards: Sequence[str | Path], *, name: str | None = None) -> Merged:
@@ -55,13 +57,18 @@ def merge(out: str | Path, shards: Sequence[str | Path], *, name: str | None = N
     if out.exists():
         raise CrawlerError(f"{out} exists: merge into a new file")
     paths = [_shard(path) for path in shards]
-    name = name or _latest_name(paths[0])
+    empty = [str(path) for path in paths if _latest_name(path) is None]
+    paths = [path for path in paths if str(path) not in empty]
+    if not paths:
+        raise CrawlerError(f"{', '.join(empty)}: holds no crawl")
+    name = name or _latest_name(paths[0]) or ""
     con = sqlite3.connect(out)
     try:
         con.executescript(SCHEMA)
         con.execute("INSERT INTO pages_fts(pages_fts, rank) VALUES ('automerge', 8)")
         con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         merged = _merge_into(con, paths, name)
+        merged.empty = empty
         con.execute("INSERT INTO pages_fts(pages_fts) VALUES ('rebuild')")
         con.commit()
     except BaseException:
@@ -79,20 +86,25 @@ def _shard(path: str | Path) -> Path:
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         with con:
-            con.execute("SELECT count(*) FROM pages").fetchone()
+            tables = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables:  # none: a node died before it wrote anything (see _latest_name)
+                con.execute("SELECT count(*) FROM pages").fetchone()
         con.close()
     except sqlite3.DatabaseError as exc:
         raise CrawlerError(f"{path}: not a crawl database ({exc})") from None
     return path
 
 
-def _latest_name(path: Path) -> str:
+def _latest_name(path: Path) -> str | None:
+    """The name of the shard's latest crawl; None when it holds none."""
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    row = con.execute("SELECT name FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
-    con.close()
-    if row is None:
-        raise CrawlerError(f"{path}: holds no crawl")
-    return str(row[0])
+    try:
+        row = con.execute("SELECT name FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
+    except sqlite3.OperationalError:  # no crawls table: created, never written
+        row = None
+    finally:
+        con.close()
+    return None if row is None else str(row[0])
 
 
 def _merge_into(con: sqlite3.Connection, paths: Sequence[Path], name: str) -> Merged:
