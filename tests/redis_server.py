@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 REDIS = shutil.which("redis-server")
 
@@ -27,17 +29,25 @@ class RedisServer:
     """`redis-server` bound to 127.0.0.1 only; `url` is what a crawler is given."""
 
     def __init__(self, directory: Path, *, appendonly: bool = False,
-                 password: str | None = None) -> None:
+                 password: str | None = None, tls: Any = None) -> None:
         self.directory = directory
         self.port = free_port()
         self.appendonly = appendonly
         self.password = password
+        self.tls = tls  # a trustme.CA: serve TLS only (rediss://), with a certificate it issued
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self, **options: Any):  # -> redis.Redis (redis-py is an optional extra)
+        """A synchronous redis-py client of this server, for what a test reads from it."""
+        import redis
+
+        return redis.Redis.from_url(self.url, **options)
 
     def start(self) -> RedisServer:
         assert REDIS is not None
@@ -47,6 +57,8 @@ class RedisServer:
                 "--daemonize", "no", "--loglevel", "warning"]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.tls:
+            args += ["--port", "0", "--tls-port", str(self.port), *self._tls_files()]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
         self._wait_until_up()
@@ -59,11 +71,26 @@ class RedisServer:
             self._proc.wait(timeout=10)
             self._proc = None
 
+    def _tls_files(self) -> list[str]:
+        cert = self.tls.issue_cert("127.0.0.1")
+        key_file, cert_file = self.directory / "server.key", self.directory / "server.pem"
+        cert.private_key_pem.write_to_path(str(key_file))
+        cert.cert_chain_pems[0].write_to_path(str(cert_file))
+        ca_file = self.directory / "ca.pem"
+        self.tls.cert_pem.write_to_path(str(ca_file))
+        return ["--tls-cert-file", str(cert_file), "--tls-key-file", str(key_file),
+                "--tls-ca-cert-file", str(ca_file), "--tls-auth-clients", "no"]
+
     def _wait_until_up(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+                    sock = raw
+                    if self.tls:
+                        context = ssl.create_default_context()
+                        self.tls.configure_trust(context)
+                        sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
                     sock.sendall(b"PING\r\n")
                     if sock.recv(64):
                         return

@@ -104,6 +104,7 @@ class SiteServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.ServerRunner | None = None
+        self._open: asyncio.Event | None = None  # cleared by hold(): requests wait for it
 
     # -- what the tests read ------------------------------------------------
 
@@ -156,6 +157,15 @@ class SiteServer:
             self._answers.clear()
             self._max_in_flight = self._in_flight
 
+    def hold(self) -> None:
+        """Make requests wait, recorded but unanswered, until `release()`."""
+        assert self._loop is not None and self._open is not None
+        self._loop.call_soon_threadsafe(self._open.clear)
+
+    def release(self) -> None:
+        assert self._loop is not None and self._open is not None
+        self._loop.call_soon_threadsafe(self._open.set)
+
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> SiteServer:
@@ -167,6 +177,8 @@ class SiteServer:
         return self
 
     async def _start(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
         server = web.Server(self._handle, handler_cancellation=True, access_log=None)
         self._runner = web.ServerRunner(server, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -232,6 +244,8 @@ class SiteServer:
             page = as_page(spec) if spec is not None else Page(
                 body="<html><head><title>Not found</title></head><body>nope</body></html>",
                 status=404)
+            assert self._open is not None
+            await self._open.wait()
             wait = self.latency + page.delay
             if wait > 0:
                 await asyncio.sleep(wait)

@@ -109,24 +109,38 @@ def three_hosts(site_server: Callable[..., SiteServer], pages: int = 40,
     return servers
 
 
+def wait_for_nodes(redis: RedisServer, count: int, timeout: float = 60) -> None:
+    """Until `count` processes have reported to the cluster (each does at its first poll)."""
+    deadline = time.monotonic() + timeout
+    while redis.client().hlen("crawler:cluster:nodes") < count:
+        assert time.monotonic() < deadline, f"fewer than {count} processes came up"
+        time.sleep(0.05)
+
+
 def test_three_processes_fetch_every_page_exactly_once(site_server, redis_server,
                                                        tmp_path) -> None:
-    servers = three_hosts(site_server)
+    servers = three_hosts(site_server, pages=120, latency=0.02)
     redis = redis_server()
     config = write_config(tmp_path / "c.yaml", [s.url("/") for s in servers])
     shards = [tmp_path / f"shard-{i}.db" for i in range(3)]
+    for server in servers:  # the first process must not finish before the last one started
+        server.hold()
 
-    finish([start_node(config, redis, shard) for shard in shards])
+    nodes = [start_node(config, redis, shard) for shard in shards]
+    wait_for_nodes(redis, 3)
+    for server in servers:
+        server.release()
+    finish(nodes)
 
     for server in servers:
         assert_fetched_once(server.paths)
-        assert set(server.paths) == reachable(tree_site(40))
+        assert set(server.paths) == reachable(tree_site(120))
     per_shard = [scalar(shard, "SELECT count(*) FROM pages") for shard in shards]
-    assert sum(per_shard) == 120
+    assert sum(per_shard) == 360
     assert sum(1 for n in per_shard if n) >= 2, f"the work was not shared: {per_shard}"
     merge(tmp_path / "crawl.db", shards)
-    assert scalar(tmp_path / "crawl.db", "SELECT count(DISTINCT url) FROM pages") == 120
-    assert scalar(tmp_path / "crawl.db", "SELECT count(*) FROM pages") == 120
+    assert scalar(tmp_path / "crawl.db", "SELECT count(DISTINCT url) FROM pages") == 360
+    assert scalar(tmp_path / "crawl.db", "SELECT count(*) FROM pages") == 360
     crawl = rows(tmp_path / "crawl.db", "SELECT name, status, runs FROM crawls")
     assert crawl == [{"name": "cluster", "status": "finished", "runs": 3}]
 
@@ -264,6 +278,36 @@ def test_the_redis_password_is_never_stored_or_shown(site_server, redis_server,
     assert "s3cret-pw" not in json.dumps(stored) and "s3cret-pw" not in errors[0]
 
 
+def test_a_tls_redis_is_used_through_rediss_and_its_certificate_checked(
+        site_server, redis_server, tmp_path) -> None:
+    trustme = pytest.importorskip("trustme")
+    server = site_server(tree_site(5), host="127.0.0.2")
+    redis = redis_server(tls=trustme.CA(), password="tls-pw")
+    ca_file = redis.directory / "ca.pem"
+    config = write_config(tmp_path / "c.yaml", [server.url("/")])
+
+    # a certificate the system does not trust: refused at the start, in one line
+    untrusted = subprocess.run(
+        cli_command("run", str(config), "--frontier", redis.url, "-o", str(tmp_path / "x.db")),
+        env=cli_env(), capture_output=True, text=True, timeout=30, check=False)
+    assert untrusted.returncode == 2 and server.paths == []
+    assert len(untrusted.stderr.strip().splitlines()) == 1, untrusted.stderr
+    assert "certificate verify failed" in untrusted.stderr and "tls-pw" not in untrusted.stderr
+
+    # the crawl's own CA, named in the URL as redis-py reads it: the crawl runs over TLS
+    redis_url = f"{redis.url}?ssl_ca_certs={ca_file}"
+    node = subprocess.Popen(
+        cli_command("run", str(config), "--frontier", redis_url, "-o", str(tmp_path / "s.db"),
+                    "-q"), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _STARTED.append(node)
+    finish([node])
+    assert sorted(server.paths) == sorted(reachable(tree_site(5)))
+    stored = json.loads(rows(tmp_path / "s.db", "SELECT config FROM crawls")[0]["config"])
+    assert stored["frontier"].startswith(f"rediss://:***@127.0.0.1:{redis.port}/0")
+    assert int(redis.client(ssl_ca_certs=str(ca_file)).hget(
+        "crawler:cluster:counts", "pages")) == 5
+
+
 def test_fresh_clears_only_this_crawls_keys(site_server, redis_server, tmp_path) -> None:
     server = site_server(tree_site(6), host="127.0.0.2")
     redis = redis_server()
@@ -294,7 +338,12 @@ def test_status_shows_the_totals_and_the_processes(site_server, redis_server,
 
     lines = done.stdout.splitlines()
     assert lines[0].startswith("crawl 'cluster': queued 0  leased 0  done 30")
+    assert lines[0].endswith(" pages 30")
     assert sum(" finished " in line for line in lines) == 2
+    # the processes' own counts add up to the cluster's, and to what their files hold
+    reported = [int(line.split(" pages ")[1].split()[0]) for line in lines[1:3]]
+    stored = [scalar(tmp_path / f"s{i}.db", "SELECT count(*) FROM pages") for i in range(2)]
+    assert sorted(reported) == sorted(stored) and sum(stored) == 30
 
 
 # -- merge -----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ class Cluster:
     """One process's share of a distributed crawl."""
 
     def __init__(self, client: Any, config: CrawlConfig, codec: RequestCodec) -> None:
-        from crawler.cluster.frontier import RedisFrontier
+        from crawler.cluster.frontier import RedisFrontier, lease_window
         from crawler.cluster.gate import ClusterGate
         from crawler.cluster.keys import Keys
         from crawler.cluster.robots import SharedRobots
@@ -42,7 +42,7 @@ class Cluster:
         self.keys = Keys.of(config.name)
         self.frontier = RedisFrontier(client, self.keys, codec,
                                       lease_ttl=config.cluster.lease_ttl,
-                                      workers=config.fetch.concurrency)
+                                      window=lease_window(config))
         self.gate = ClusterGate(client, self.keys, config)
         self.robots = SharedRobots(client, self.keys, config.politeness)
 

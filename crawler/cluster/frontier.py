@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from crawler.cluster import lua
 from crawler.cluster.keys import Keys, fingerprint, payload, raise_if_cancelled, request_of
+from crawler.config import CrawlConfig
 from crawler.frontier.base import State
 from crawler.frontier.codec import RequestCodec
 from crawler.models import Request
@@ -33,18 +34,29 @@ BATCH = 500  # requests per script call: a script blocks Redis while it runs
 RECOVER_MOST = 1000
 
 
+def lease_window(config: CrawlConfig) -> int:
+    """Requests one process leases per host at once: twice the most the host may have in flight.
+
+    A host's concurrency is the whole cluster's, so a process holding more of
+    its requests than it can start soon only keeps them from the others (on a
+    small or young crawl, one process would take every URL a page revealed).
+    Twice is enough to keep the host busy while the window refills at half.
+    """
+    politeness = config.politeness
+    busiest = max([politeness.per_host_concurrency,
+                   *(rule.concurrency for rule in politeness.hosts if rule.concurrency)])
+    return max(4, 2 * min(busiest, config.fetch.concurrency))
+
+
 class RedisFrontier:
     """A `Frontier` in Redis, for several processes at once."""
 
     shares_store = False
 
     def __init__(self, client: Redis, keys: Keys, codec: RequestCodec, *,
-                 lease_ttl: float, workers: int = 16) -> None:
+                 lease_ttl: float, window: int = 8) -> None:
         self.keys = keys
-        # Requests a process leases per host at once: few, so work spreads over the
-        # processes (a lease is one round trip), but at least twice its workers, so
-        # on a one-host crawl they can all be busy while the window refills at half.
-        self.window_max = max(32, 2 * workers)
+        self.window_max = window  # requests this process leases per host at once
         self._redis = client
         self._codec = codec
         self._ttl_ms = max(1000, int(lease_ttl * 1000))
