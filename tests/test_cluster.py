@@ -488,3 +488,75 @@ def test_enter_counts_the_delay_from_the_real_start_and_a_page_once(redis_server
     assert call("http://other:80", delay=0, asking=("d",))[2] == 1
     assert call(fast, delay=0, leaving=(("c", -1, 0, 0),))[1] == 0  # it stored nothing
     assert call("http://other:80", delay=0, asking=("d",))[2:] == [0, 0]
+
+
+# -- a connection lost in the middle of a call ------------------------------------
+
+
+def _answer_lost(script: Any) -> Any:
+    """`script`, run by Redis, whose answer never comes back (the connection dropped)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    async def call(**kwargs: Any) -> Any:
+        await script(**kwargs)
+        raise RedisConnectionError("Connection closed by server.")
+
+    return call
+
+
+async def test_a_lease_whose_answer_was_lost_is_given_again_not_left_to_expire(
+        redis_server) -> None:
+    from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from crawler.cluster.frontier import RedisFrontier
+    from crawler.cluster.keys import Keys
+    from crawler.frontier.codec import RequestCodec
+    from crawler.models import Request
+
+    client = Redis.from_url(redis_server().url)
+    frontier = RedisFrontier(client, Keys.of("t"), RequestCodec(), lease_ttl=60)
+    try:
+        await frontier.add([("http://h:80", Request(f"http://h/{i}")) for i in range(6)])
+        lease = frontier._scripts["LEASE"]
+        frontier._scripts["LEASE"] = _answer_lost(lease)
+        with pytest.raises(RedisConnectionError):
+            await frontier.lease("http://h:80", 4)
+        frontier._scripts["LEASE"] = lease
+
+        again = await frontier.lease("http://h:80", 4)
+        rest = await frontier.lease("http://h:80", 4)
+
+        assert [r.url for r in again] == [f"http://h/{i}" for i in range(4)]
+        assert [r.url for r in rest] == ["http://h/4", "http://h/5"]
+        assert await frontier.counts() == {"queued": 0, "leased": 6}
+    finally:
+        await frontier.close()
+        await client.aclose()
+
+
+async def test_a_place_whose_answer_was_lost_is_freed_by_the_next_call(redis_server) -> None:
+    from redis.asyncio import Redis
+
+    from crawler.cluster.gate import UNREACHABLE_WAIT, ClusterGate
+    from crawler.cluster.keys import Keys
+    from crawler.models import Request
+    from crawler.politeness.gate import GO
+    from crawler.politeness.slots import HostSlot
+    from tests.conftest import make_config
+
+    client = Redis.from_url(redis_server().url)
+    gate = ClusterGate(client, Keys.of("t"), make_config(["http://h/"]))
+    slot = HostSlot(concurrency=1, delay=0.0)
+    try:
+        enter = gate._enter
+        gate._enter = _answer_lost(enter)
+        lost = await gate.enter(Request("http://h/1"), "http://h:80", slot)
+        assert lost.wait == UNREACHABLE_WAIT  # Redis gave it the one place; nobody heard
+        gate._enter = enter
+
+        # Without freeing that place, the host would wait for its token to expire
+        # (the fetch timeout plus 30 s).
+        assert await gate.enter(Request("http://h/2"), "http://h:80", slot) is GO
+    finally:
+        await client.aclose()

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,7 +47,7 @@ def lease_window(config: CrawlConfig) -> int:
     politeness = config.politeness
     busiest = max([politeness.per_host_concurrency,
                    *(rule.concurrency for rule in politeness.hosts if rule.concurrency)])
-    return max(4, 2 * min(busiest, config.fetch.concurrency))
+    return max(4, min(1024, 2 * min(busiest, config.fetch.concurrency)))
 
 
 class RedisFrontier:
@@ -61,6 +63,9 @@ class RedisFrontier:
         self._codec = codec
         self._ttl_ms = max(1000, int(lease_ttl * 1000))
         self._held: set[int] = set()  # lease ids this process holds
+        self._name = uuid.uuid4().hex[:12]  # this process, in its ask tokens
+        self._asks = itertools.count()
+        self._unanswered: dict[str, str] = {}  # host → token of its lease call that failed
         self._scripts = {name: client.register_script(getattr(lua, name))
                          for name in ("ADD", "LEASE", "SETTLE", "RECOVER", "UNLEASE", "RENEW")}
         self._renewing: asyncio.Task[None] | None = None
@@ -76,7 +81,15 @@ class RedisFrontier:
         return new
 
     async def lease(self, host: str, limit: int) -> list[Request]:
-        found = await self._scripts["LEASE"](args=[self.keys.prefix, host, limit, self._ttl_ms])
+        # A failed call may have leased and lost only its answer: the next call for
+        # the host repeats its token, and LEASE answers it again (see lua.LEASE).
+        token = self._unanswered.pop(host, None) or f"{self._name}-{next(self._asks)}"
+        try:
+            found = await self._scripts["LEASE"](
+                args=[self.keys.prefix, host, limit, self._ttl_ms, token])
+        except Exception:
+            self._unanswered[host] = token
+            raise
         leased = [request_of(int(found[i]), found[i + 1], self._codec)
                   for i in range(0, len(found), 2)]
         self._held.update(r.frontier_id for r in leased if r.frontier_id is not None)

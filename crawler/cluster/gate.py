@@ -181,8 +181,13 @@ class ClusterGate:
             if self._turns.get(host) is turn:  # cancelled before it was sent
                 del self._turns[host]
             stored = sum(leave.stored for leave in turn.leaving)
-            if found is None:  # sent again with the host's next call
-                self._unsent.setdefault(host, []).extend(turn.leaving)
+            if found is None:  # sent again with the host's next call (or the next poll)
+                # Redis may have run the script and lost only the answer (a connection
+                # dropped mid-call): a place it gave the askers would stay taken until
+                # its token expired, minutes for a host of concurrency 1. Leaving a
+                # token that never entered changes nothing, so free them all.
+                self._unsent.setdefault(host, []).extend(
+                    [*turn.leaving, *(_Leave(token) for token, _, _ in turn.asking)])
             else:
                 self.pages_pending -= stored
                 self.pages_counted += int(found[1])
@@ -206,6 +211,16 @@ class ClusterGate:
             answer.set_result(entry)
         elif entry is GO:  # its worker is gone (the crawl stops): free the place
             self._turn(host).leaving.append(_Leave(token))
+
+    async def send_unsent(self) -> None:
+        """Send the leaves whose call failed now, not with their host's next request.
+
+        A host with nothing left to ask would otherwise keep its places taken
+        and its pages uncounted (`max_pages`, `crawler status`) until its
+        tokens expire. `ClusterWatch` calls this at each poll, and at the end.
+        """
+        for turn in [self._turn(host) for host in list(self._unsent)]:
+            await asyncio.shield(turn.sent)  # never raises: a failed call is logged
 
     def cool(self, host: str, seconds: float) -> None:
         task = asyncio.create_task(self._cool_now(host, seconds), name=f"cool {host}")

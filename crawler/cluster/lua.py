@@ -38,12 +38,30 @@ if new > 0 then redis.call('HINCRBY', p .. 'counts', 'queued', new) end
 return new
 """
 
-# ARGV: prefix, host, limit, lease ttl (ms). Returns [id, payload, id, payload, ...]:
-# the host's next requests, highest priority first, each now leased until
-# now + ttl (extended by the holder's heartbeat).
+# ARGV: prefix, host, limit, lease ttl (ms), ask token. Returns [id, payload, id,
+# payload, ...]: the host's next requests, highest priority first, each now leased
+# until now + ttl (extended by the holder's heartbeat). A call is idempotent by its
+# token for a lease time: a process whose call failed (the answer lost with the
+# connection) asks again with the same token and gets the leases it was given, if
+# they are still leased, rather than leaving them to expire unused.
 LEASE = _NOW + """
 local p, host, limit, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local asked = p .. 'ask:' .. ARGV[5]
 local out = {}
+local before = redis.call('LRANGE', asked, 0, -1)
+if #before > 0 then
+  for _, id in ipairs(before) do
+    local item = redis.call('HGET', p .. 'leased', id)
+    if item then
+      redis.call('ZADD', p .. 'deadlines', 'XX', now + ttl, id)
+      out[#out + 1] = id
+      out[#out + 1] = item
+    end
+  end
+  redis.call('DEL', asked)
+  return out
+end
+local ids = {}
 local taken = 0
 while taken < limit do
   local top = redis.call('ZRANGE', p .. 'prios:' .. host, 0, 0)
@@ -60,11 +78,14 @@ while taken < limit do
       redis.call('ZADD', p .. 'deadlines', now + ttl, id)
       out[#out + 1] = id
       out[#out + 1] = item
+      ids[#ids + 1] = id
       taken = taken + 1
     end
   end
 end
 if taken > 0 then
+  redis.call('RPUSH', asked, unpack(ids))
+  redis.call('PEXPIRE', asked, ttl)
   if redis.call('HINCRBY', p .. 'queued', host, -taken) <= 0 then
     redis.call('HDEL', p .. 'queued', host)
   end

@@ -81,6 +81,7 @@ class ClusterWatch:
     async def poll(self) -> None:
         self._polls += 1
         await self._windows.hand_over()
+        await self._gate.send_unsent()
         await self._frontier.recover()
         hosts = await self._frontier.hosts()
         counts = await self._frontier.counts()
@@ -126,6 +127,7 @@ class ClusterWatch:
     async def finished(self) -> None:
         """Report this process as finished (best effort: the crawl is over either way)."""
         try:
+            await self._gate.send_unsent()
             await self._report(finished=True)
         except Exception as exc:
             log.warning("could not report the end to Redis: %s", exc)
