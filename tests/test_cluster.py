@@ -218,6 +218,7 @@ def test_a_redis_restarted_mid_crawl_loses_nothing(site_server, redis_server,
                           politeness={"per_host_concurrency": 2}, cluster={"lease_ttl": "30s"})
     shards = [tmp_path / f"shard-{i}.db" for i in range(2)]
     nodes = [start_node(config, redis, shard) for shard in shards]
+    wait_for_nodes(redis, 2)  # Redis away at a process's start is exit 2, by design
     deadline = time.monotonic() + 30
     while sum(len(s.paths) for s in servers) < 30:
         assert time.monotonic() < deadline, "the crawl made no progress"
