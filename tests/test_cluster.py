@@ -9,6 +9,7 @@ processes wrote, merged with `crawler merge`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import sqlite3
@@ -433,6 +434,29 @@ def test_robots_txt_is_fetched_once_for_the_whole_cluster(site_server, redis_ser
     refused = [path_of(row["url"]) for i in range(3) for row in rows(
         tmp_path / f"s{i}.db", "SELECT url FROM errors WHERE kind = 'robots'")]
     assert sorted(refused) == ["/p/2", "/p/20", "/p/21"]  # each refused once, by one process
+
+
+def test_a_crawl_delay_holds_across_processes(site_server, redis_server, tmp_path) -> None:
+    site = tree_site(12, fanout=11)  # the root links to all: more than one window
+    site["/robots.txt"] = Page("User-agent: *\nCrawl-delay: 0.3\n", content_type="text/plain")
+    server = site_server(site, host="127.0.0.2", latency=0.02)
+    redis = redis_server()
+    config = write_config(tmp_path / "c.yaml", [server.url("/")],
+                          politeness={"robots_txt": "obey", "per_host_concurrency": 4})
+    server.hold()
+
+    nodes = [start_node(config, redis, tmp_path / f"s{i}.db") for i in range(3)]
+    wait_for_nodes(redis, 3)
+    server.release()
+    finish(nodes)
+
+    pages = [r for r in server.requests if r.path != "/robots.txt"]
+    assert {r.path for r in pages} == set(site) - {"/robots.txt"} and len(pages) == 12
+    gaps = [b.arrived - a.arrived for a, b in itertools.pairwise(pages)]
+    # robots.txt's delay, not the configured 0 with 4 at once, between any two processes
+    assert min(gaps) >= 0.3 - 0.05, [round(g, 3) for g in gaps]
+    assert sum(1 for i in range(3) if scalar(tmp_path / f"s{i}.db",
+                                             "SELECT count(*) FROM pages")) >= 2
 
 
 def test_a_retry_after_cools_the_host_for_every_process(site_server, redis_server,
