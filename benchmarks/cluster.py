@@ -300,8 +300,8 @@ def run_variant(variant: str, run: int, setup: Setup) -> RunResult:
 def finish(variant: str, run: int, setup: Setup, group: Group, shards: list[Path],
            logs: list[Path], cpu: dict[str, float]) -> RunResult:
     """Check the access log, the exits and the merged shards; derive the figures."""
-    pages = setup.pages
-    fetches = tp.check_fetches(tp.settled_log(setup.server), pages)
+    fetches = tp.check_fetches(tp.settled_log(setup.server), setup.pages)
+    pages = len(sitegen.document_paths(setup.pages))  # the query pages are pages too
     problems = exit_problems(group, logs, setup.timeout)
     merged = None
     if variant == "scrapy-redis":
