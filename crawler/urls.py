@@ -103,7 +103,7 @@ def join_plain(origin: str, directory: str, href: str) -> str | None:
     return f"{origin}{path}?{query}" if has_query else f"{origin}{path}"
 
 
-_PLAIN_ABSOLUTE = re.compile(r"(https?)://([a-z0-9](?:[a-z0-9\-.]*[a-z0-9])?)(?::([1-9][0-9]{0,3}))?"
+_PLAIN_ABSOLUTE = re.compile(r"(https?)://([a-z0-9](?:[a-z0-9\-.]*[a-z0-9])?)(?::([1-9][0-9]{0,4}))?"
                              r"(?=[/?#]|$)", re.I)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -116,7 +116,7 @@ def canonicalize_plain(href: str) -> str | None:
     need quoting); the property test checks it agrees with `canonicalize`.
     """
     match = _PLAIN_ABSOLUTE.match(href)
-    if match is None or ".." in match.group(2):
+    if match is None or ".." in match.group(2) or _port_over(match.group(3)):
         return None
     scheme, host, port = match.group(1).lower(), match.group(2).lower(), match.group(3)
     if host[-1].isdigit() and not _numeric_host_ok(host):
@@ -128,6 +128,11 @@ def canonicalize_plain(href: str) -> str | None:
     if not rest or rest[0] in "?#":
         rest = "/" + rest
     return join_plain(origin, "", rest)
+
+
+def _port_over(port: str | None) -> bool:
+    """Whether a port the plain pattern took (up to five digits) is past 65535."""
+    return port is not None and len(port) == 5 and int(port) > 65535
 
 
 def remove_dot_segments(path: str) -> str:

@@ -9,6 +9,7 @@ crawl, whether it ends, is interrupted with Ctrl-C, or its process dies.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import pickle
@@ -25,7 +26,7 @@ from crawler import Crawler, Spider
 from crawler.engine import crawler as engine_crawler
 from crawler.engine.readers import ReaderDied, ReaderPool
 from crawler.html.parser import Link, LinkColumns
-from crawler.html.reading import ReadOptions, read_page
+from crawler.html.reading import ReadOptions, frame, read_page, receive, serve
 from tests.conftest import FAST_SETTINGS, cli_command, cli_env, make_config, rows
 from tests.site import SiteServer
 from tests.test_corpus import site as corpus_site
@@ -245,3 +246,31 @@ def test_link_columns_splice_the_page_id_only_at_row_starts() -> None:
         (7, None, "mailto:q@a.test", "mail")]
     assert list(columns) == links
     assert len(LinkColumns([])) == 0 and LinkColumns([]).rows_json(1) == ""
+
+
+class _ShortWrites(io.RawIOBase):
+    """A pipe as a raw file sees it when signals stop the writer: part of each write."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        taken = bytes(b[:1000])
+        self.data += taken
+        return len(taken)
+
+
+def test_a_reader_answers_whole_frames_when_its_writes_are_cut_short() -> None:
+    """Under PYTHONUNBUFFERED a reader writes to the raw pipe, where a write stopped by a
+    signal (Ctrl-Z, a profiler) writes only part of a frame: the rest must still follow."""
+    page = b"<html><title>t</title><body>" + b"<p>lighthouse words</p>" * 400 + b"</body></html>"
+    requests = b"".join(frame(message) for message in
+                        [ReadOptions(), (1, page, "http://a.test/", "utf-8"),
+                         (2, page, "http://a.test/2", "utf-8")])
+    sink = _ShortWrites()
+    serve(io.BytesIO(requests), sink)
+    answers = io.BytesIO(bytes(sink.data))
+    assert [receive(answers)[0], receive(answers)[0], receive(answers)] == [1, 2, None]

@@ -132,7 +132,8 @@ def test_plain_join_resolves_dot_segments_like_rfc_3986() -> None:
 @given(scheme=st.sampled_from(["http", "HTTP", "https", "hTtPs", "ftp"]),
        host=st.sampled_from(["127.0.0.1", "Example.COM", "a-b.c", "x", "a..b", "-a.b", "a.b.",
                              "1.2.3.4.5", "999.1.1.1", "a.b.9"]),
-       port=st.sampled_from(["", ":80", ":443", ":8080", ":0080", ":", ":65536", ":99999", ":9"]),
+       port=st.sampled_from(["", ":80", ":443", ":8080", ":0080", ":", ":65536", ":99999", ":9",
+                             ":52247", ":65535", ":123456"]),
        rest=st.text(alphabet=_HREF_CHARS, max_size=25))
 def test_plain_canonicalize_agrees_with_the_full_parser(scheme: str, host: str, port: str,
                                                         rest: str) -> None:

@@ -75,6 +75,11 @@ class _Reader:
             on_exit(self)
             await _exit_code(self.proc)  # reaped before this task ends
 
+    @property
+    def ending(self) -> asyncio.Task[None]:
+        """The task that ends with the process (a successor is started before it ends)."""
+        return self._answers
+
     def _fail_all(self, exc: Exception) -> None:
         self.dead = True
         for future in self.pending.values():
@@ -92,7 +97,11 @@ class _Reader:
             self.proc.stdin.write(frame((page_id, body, url, encoding)))
             await self.proc.stdin.drain()
         except (ConnectionError, OSError, RuntimeError) as exc:
-            self.pending.pop(page_id, None)
+            # Dead now, not once its stdout ends: the page's second try must not come
+            # back here (it did, and a page whose reader was killed was a parse error).
+            self.dead = True
+            if self.pending.pop(page_id, future).done():
+                future.exception()  # failed by _fail_all meanwhile: raised below instead
             raise ReaderDied(f"the page reader process (pid {self.proc.pid}) is gone: "
                              f"{exc}") from None
         return await future
@@ -209,16 +218,24 @@ class ReaderPool:
         """The reader's answer for one page: a PageReading, or (kind, message, traceback).
 
         Raises ReaderDied when its reader ended first (or none is running)."""
-        live = [reader for reader in self._readers if not reader.dead]
-        if not live and self._spawning:  # one died a moment ago: wait for its successor
-            await asyncio.wait(set(self._spawning))
-            live = [reader for reader in self._readers if not reader.dead]
+        live = await self._live()
         if not live:
             raise ReaderDied("no page reader process is running")
         reader = min(live, key=lambda r: len(r.pending))
         answer = await reader.read(next(self._ids), body, url, encoding)
         self.pages += 1
         return answer
+
+    async def _live(self) -> list[_Reader]:
+        """The readers that take pages; when one died a moment ago and none is left,
+        after its successor started (its end, once its pipe closes, starts one)."""
+        live = [reader for reader in self._readers if not reader.dead]
+        ending = [reader.ending for reader in self._readers if reader.dead]
+        if not live and ending:
+            await asyncio.wait(ending)
+        if not live and self._spawning:
+            await asyncio.wait(set(self._spawning))
+        return [reader for reader in self._readers if not reader.dead]
 
     async def close(self) -> None:
         """End every reader; waits for them (bounded), kills the stragglers."""

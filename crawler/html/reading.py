@@ -120,13 +120,26 @@ def frame(message: Any) -> bytes:
     return HEADER.pack(len(data)) + data
 
 
+def send(sink: IO[bytes], message: Any) -> None:
+    """Write one framed message whole.
+
+    A raw file (sys.stdout.buffer under PYTHONUNBUFFERED=1 or -u) writes once and
+    returns the count: when a signal stops the process mid-write (Ctrl-Z, a
+    profiler), that is part of the frame, and the rest must follow, or the other
+    end reads the next frame as this one's tail.
+    """
+    data = memoryview(frame(message))
+    while data:
+        data = data[sink.write(data):]
+    sink.flush()
+
+
 def serve(source: IO[bytes], sink: IO[bytes]) -> None:
     """Read pages from `source` and answer on `sink` until `source` ends."""
     options = receive(source)
     while (message := receive(source)) is not None:
         page_id, body, url, encoding = message
-        sink.write(frame((page_id, _read_one(body, url, encoding, options))))
-        sink.flush()
+        send(sink, (page_id, _read_one(body, url, encoding, options)))
 
 
 def main() -> None:
