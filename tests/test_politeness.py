@@ -23,13 +23,6 @@ pytestmark = pytest.mark.timeout(90)
 # of ms. So each gap may fall short by JITTER, but the median gap - robust to
 # one late request - must be within TOLERANCE of the delay. An engine that
 # ignores or shortens the delay fails both (its gaps are a few ms).
-#
-# At a load of ~10 on two cores one arrival has been seen 0.15-0.27 s late
-# (the crawler or the server thread not scheduled): a long gap, then a short
-# one, e.g. [0.26, 0.40, 0.10, 0.25] for 0.25 s. One such pair is allowed: a
-# gap shorter than delay - JITTER must be the only one, and the gap before it
-# must make up for it. An engine that sends bursts has many short gaps, so it
-# still fails.
 TOLERANCE = 0.01
 JITTER = 0.1
 
@@ -38,10 +31,7 @@ def assert_spaced(gaps: list[float], delay: float) -> None:
     """Request arrivals to one host were at least `delay` apart, as measured at the server."""
     shown = [round(g, 3) for g in gaps]
     assert gaps, "too few requests to measure a gap"
-    short = [i for i, gap in enumerate(gaps) if gap < delay - JITTER]
-    assert len(short) <= 1, f"gaps: {shown}"
-    for i in short:  # one late arrival: the pair around it still spans two delays
-        assert i > 0 and gaps[i - 1] + gaps[i] >= 2 * delay - JITTER, f"gaps: {shown}"
+    assert min(gaps) >= delay - JITTER, f"gaps: {shown}"
     assert statistics.median(gaps) >= delay - TOLERANCE, f"gaps: {shown}"
 
 

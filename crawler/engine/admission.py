@@ -169,7 +169,6 @@ class Admission:
         return reason
 
 
-
 class Admits(Protocol):
     """What admission needs of the frontier (frontier.windows.Windows)."""
 
