@@ -1,4 +1,5 @@
-"""The in-memory FakeFetcher and Mounts, which routes requests to fetchers by URL pattern."""
+"""The in-memory FakeFetcher, Mounts (which routes requests to fetchers by URL pattern), and
+which fetchers tell when a request leaves."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import pytest
 
 from crawler.config import FetchConfig
 from crawler.errors import FetchError
-from crawler.fetch.base import PAGE, FetchOptions
+from crawler.fetch.base import PAGE, FetchOptions, tell_sent
 from crawler.fetch.fake import FakeAnswer, FakeFetcher, redirect
 from crawler.fetch.http import HttpFetcher
 from crawler.fetch.mounts import Mounts
 from crawler.models import Request, Response
-from tests.site import SiteServer
+from tests.site import Page, SiteServer
 
 A = "http://a.test/"
 
@@ -451,3 +452,67 @@ async def test_mounts_a_fake_for_one_pattern_and_http_for_the_rest(
     assert served.body == b"<html>from the server</html>"
     assert server.paths == ["/"]
     assert fake.requests == [mounted.request]
+
+
+# -- telling when a request leaves -----------------------------------------------
+
+
+class Departures:
+    """Records what a fetcher tells: (request, url, when) for each request sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Request, str, float]] = []
+
+    def __call__(self, request: Request, url: str, at: float) -> None:
+        self.sent.append((request, url, at))
+
+
+async def test_http_tells_when_each_request_and_each_hop_it_follows_leaves(
+        site_server: Callable[..., SiteServer]) -> None:
+    server = site_server({"/": "<html>home</html>",
+                          "/old": Page(status=301, headers={"Location": "/new"}),
+                          "/new": "<html>new</html>",
+                          "/sitemap.xml": Page("<urlset/>", content_type="application/xml")})
+    departures = Departures()
+    http = HttpFetcher(FetchConfig())
+    assert tell_sent(http, departures)
+    async with http:
+        page = Request(server.url("/"))
+        await http.fetch(page)
+        followed = Request(server.url("/old"))
+        await http.fetch(followed, FetchOptions(max_redirects=5))
+        streamed = Request(server.url("/sitemap.xml"))
+        async with http.stream(streamed) as body:
+            while await body.read():
+                pass
+
+    assert [(request, url) for request, url, _ in departures.sent] == [
+        (page, server.url("/")), (followed, server.url("/old")), (followed, server.url("/new")),
+        (streamed, server.url("/sitemap.xml"))]
+    # each told before the server saw it (the same clock: the server runs in this process)
+    told = [at for _, _, at in departures.sent]
+    assert all(at <= r.arrived for at, r in zip(told, server.requests, strict=True))
+    assert told == sorted(told)
+
+
+async def test_http_asked_once_open_cannot_tell_and_a_fake_never_can() -> None:
+    departures = Departures()
+    async with HttpFetcher(FetchConfig()) as http:
+        assert not tell_sent(http, departures)  # its session was made without the trace
+    assert not tell_sent(FakeFetcher(), departures)
+
+
+async def test_mounts_tell_only_if_every_fetcher_can_and_those_that_can_still_do(
+        site_server: Callable[..., SiteServer]) -> None:
+    server = site_server({"/": "<html>from the server</html>"})
+    departures = Departures()
+    both_http = Mounts(HttpFetcher(FetchConfig()), [(r"/app/", HttpFetcher(FetchConfig()))])
+    assert tell_sent(both_http, departures)
+    mixed = Mounts(HttpFetcher(FetchConfig()), [(r"/app/", FakeFetcher(default="fake"))])
+    assert not tell_sent(mixed, departures)
+    async with mixed:
+        await mixed.fetch(Request(server.url("/app/")))
+        served = await mixed.fetch(Request(server.url("/")))
+
+    assert [(request, url) for request, url, _ in departures.sent] == [
+        (served.request, server.url("/"))]

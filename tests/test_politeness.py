@@ -1,4 +1,5 @@
-"""Politeness measured at the server: per-host delay, per-host concurrency, hosts in parallel.
+"""Politeness measured at the server: per-host delay, per-host concurrency, hosts in parallel
+(and, at the end, a host slot's clock on its own).
 
 Timing bounds allow for a noisy two-core machine, and each check also asserts
 the opposite side (enough requests, the bound reached, the delay really applied)
@@ -7,22 +8,30 @@ so that none of them can pass by doing nothing.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import statistics
 import time
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 
 from crawler import crawl
+from crawler.engine.crawler import Crawler
+from crawler.fetch.base import PAGE, BodyStream, Fetcher, FetchOptions, Sent, tell_sent
+from crawler.fetch.http import HttpFetcher
+from crawler.models import Request, Response
+from crawler.politeness.slots import HostSlot, Politeness, Starts
 from tests.conftest import make_config, scalar
 from tests.site import Page, chain_site, html_page, reachable, tree_site
 
 pytestmark = pytest.mark.timeout(90)
 
-# The delay counts from when a fetch starts; the server sees the request a
-# little later, and on a loaded machine one request's connect can lag by tens
-# of ms. So each gap may fall short by JITTER, but the median gap - robust to
-# one late request - must be within TOLERANCE of the delay. An engine that
-# ignores or shortens the delay fails both (its gaps are a few ms).
+# The delay counts from when a request leaves (the HTTP fetcher tells); the
+# server sees it a little later, and on a loaded machine one request's arrival
+# can lag by tens of ms. So each gap may fall short by JITTER, but the median
+# gap - robust to one late request - must be within TOLERANCE of the delay. An
+# engine that ignores or shortens the delay fails both (its gaps are a few ms).
 TOLERANCE = 0.01
 JITTER = 0.1
 
@@ -60,6 +69,65 @@ async def test_per_host_delay_holds_with_concurrency_above_one(site_server, out_
     assert len(server.requests) == 9
     gaps = server.arrival_gaps()
     assert_spaced(gaps, 0.25)
+
+
+class HeldBack:
+    """The HTTP fetcher, with the n-th fetch held back `lags[n % len(lags)]` seconds before
+    it goes out: what waiting for a pooled connection or a busy event loop does.
+    `tells`: it passes on when requests leave (else it cannot tell, like the fake)."""
+
+    def __init__(self, http: Fetcher, lags: list[float], *, tells: bool = True) -> None:
+        self.http, self.lags, self.tells, self.fetches = http, lags, tells, 0
+
+    def tell_sent(self, sent: Sent | None) -> bool:
+        return self.tells and tell_sent(self.http, sent)
+
+    async def open(self) -> None:
+        await self.http.open()
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def fetch(self, request: Request, options: FetchOptions = PAGE) -> Response:
+        lag = self.lags[self.fetches % len(self.lags)]
+        self.fetches += 1
+        await asyncio.sleep(lag)
+        return await self.http.fetch(request, options)
+
+    def stream(self, request: Request, *,
+               max_redirects: int = 5) -> AbstractAsyncContextManager[BodyStream]:
+        return self.http.stream(request, max_redirects=max_redirects)
+
+
+async def test_per_host_delay_counts_from_when_a_request_leaves_not_when_its_fetch_began(
+        site_server, out_db) -> None:
+    # Every third fetch is held back longer than the delay before it leaves: counted
+    # from when the fetch began, the next request would reach the server first.
+    site = tree_site(9, fanout=4)
+    server = site_server(site, latency=0.05)
+    config = make_config([server.url("/")], politeness={
+        "per_host_delay": 0.25, "per_host_concurrency": 3})
+    fetcher = HeldBack(HttpFetcher(config.fetch), [0.0, 0.3, 0.0])
+
+    await Crawler(config=config, output=out_db, fetcher=fetcher).run()
+
+    assert fetcher.fetches == len(server.requests) == 9
+    assert_spaced(server.arrival_gaps(), 0.25)
+
+
+async def test_a_fetcher_that_cannot_tell_when_requests_leave_spaces_their_starts(
+        site_server, out_db) -> None:
+    # the delay then counts from when each fetch began, as the worker sees it
+    site = tree_site(9, fanout=4)
+    server = site_server(site, latency=0.05)
+    config = make_config([server.url("/")], politeness={
+        "per_host_delay": 0.25, "per_host_concurrency": 3})
+    fetcher = HeldBack(HttpFetcher(config.fetch), [0.1], tells=False)
+
+    await Crawler(config=config, output=out_db, fetcher=fetcher).run()
+
+    assert fetcher.fetches == len(server.requests) == 9
+    assert_spaced(server.arrival_gaps(), 0.25)
 
 
 async def test_per_host_concurrency_is_never_exceeded(site_server, out_db) -> None:
@@ -192,3 +260,70 @@ async def test_delayed_chain_is_fetched_in_order(site_server, out_db) -> None:
 
     assert stats.pages == 5
     assert server.paths == ["/", "/c/1", "/c/2", "/c/3", "/c/4"]
+
+
+# -- a host slot's clock, without a server -------------------------------------------
+
+
+def test_a_host_dispatches_nothing_more_until_its_request_has_started() -> None:
+    slot = HostSlot(concurrency=3, delay=0.25)
+    slot.dispatch()
+    assert slot.has_room() and math.isinf(slot.ready_at())  # room, but when may the next go?
+    slot.start(10.0)
+    assert slot.ready_at() == 10.25
+    # other sends to the host (robots.txt, a redirect hop) move its clock on, never back
+    slot.sent(10.5)
+    slot.sent(10.1)
+    assert (slot.last_start, slot.ready_at()) == (10.5, 10.75)
+
+
+def test_a_request_that_will_not_start_holds_its_host_up_no_longer() -> None:
+    slot = HostSlot(concurrency=3, delay=0.25, next_at=5.0)
+    slot.dispatch()
+    slot.never_started()  # the gate said wait, or a stop took it back
+    slot.release()
+    assert (slot.active, slot.ready_at()) == (0, 5.0)
+
+
+def test_without_a_delay_a_request_not_started_yet_holds_nothing_up() -> None:
+    slot = HostSlot(concurrency=3, delay=0.0)
+    slot.dispatch()
+    assert slot.ready(0.0)
+
+
+def starts_of(*, tells_sent: bool) -> tuple[Politeness, Starts, list[str]]:
+    """Slots with a 0.25 s delay, their Starts, and the hosts it said may be ready again."""
+    politeness = Politeness(make_config(["http://a.test/"], politeness={
+        "per_host_delay": 0.25, "per_host_concurrency": 3}).politeness)
+    ready: list[str] = []
+    return politeness, Starts(politeness, tells_sent=tells_sent,
+                              on_ready=lambda host, _: ready.append(host)), ready
+
+
+def test_a_request_starts_when_first_sent_and_a_redirect_hop_moves_its_own_host() -> None:
+    politeness, starts, ready = starts_of(tells_sent=True)
+    request = Request("http://a.test/sitemap.xml")
+    a = politeness.slot("http://a.test:80")
+    a.dispatch()
+    starts.dispatched(request)
+
+    starts.began(request)  # the fetcher will tell: not started yet
+    assert math.isinf(a.ready_at()) and ready == []
+    starts.sent(request, "http://a.test/sitemap.xml", 10.0)
+    starts.sent(request, "http://b.test/sitemap.xml", 10.5)  # a hop followed inside the fetch
+
+    assert (a.ready_at(), politeness.slot("http://b.test:80").ready_at()) == (10.25, 10.75)
+    assert ready == ["http://a.test:80"]
+    assert starts.ended(request, 9.0) == 10.0  # what the gate hears
+
+
+def test_a_request_never_sent_started_when_its_fetch_began() -> None:
+    politeness, starts, ready = starts_of(tells_sent=True)
+    request = Request("http://a.test/")
+    a = politeness.slot("http://a.test:80")
+    a.dispatch()
+    starts.dispatched(request)
+
+    starts.began(request)
+    assert starts.ended(request, 9.0) == 9.0  # it could not connect, say
+    assert (a.ready_at(), ready) == (9.25, ["http://a.test:80"])

@@ -10,12 +10,13 @@ the place and sets the next start time, atomically. An in-flight token
 expires after the fetch's longest possible time, so a process that dies
 with requests in flight frees their places.
 
-The delay counts between the starts of two requests, as in one process (a
-worker's `scheduler.started`), not between two answers of Redis: `leave`
-reports when the request actually started, on Redis's clock (the answer's
-Redis time plus what the local monotonic clock measured since the call was
-sent, so never earlier than the real start), and ENTER moves the host's next
-start to at least that start plus the delay. With a concurrency of 1 no
+The delay counts between the starts of two requests, as in one process
+(when the fetcher sent the request, or when its fetch began if the fetcher
+cannot tell), not between two answers of Redis: `leave` reports when the
+request actually started, on Redis's clock (the answer's Redis time plus
+what the local monotonic clock measured since the call was sent, so never
+earlier than the real start), and ENTER moves the host's next start to at
+least that start plus the delay. With a concurrency of 1 no
 request enters before that leave, so the lag between an answer and the
 fetch (a busy event loop) cannot shorten the gap a server sees.
 

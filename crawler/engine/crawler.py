@@ -39,7 +39,7 @@ from crawler.engine.settle import Settler
 from crawler.engine.status import CrawlStatus, Rates, crawl_status
 from crawler.engine.worker import Worker
 from crawler.errors import StorageError
-from crawler.fetch.base import Fetcher
+from crawler.fetch.base import Fetcher, tell_sent
 from crawler.fetch.build import build_fetcher
 from crawler.frontier.base import Frontier
 from crawler.frontier.codec import RequestCodec
@@ -97,6 +97,7 @@ class Crawler:
         self._stop_reason: str | None = None
         self._stop_requested = asyncio.Event()
         self._abort = asyncio.Event()
+        self._tells_sent = False  # the fetcher tells when each request leaves (in run())
         # Wired in run(), once the database is open.
         self.scheduler: Scheduler | None = None
         self.windows: Windows | None = None
@@ -150,6 +151,9 @@ class Crawler:
             self._cluster = cluster
             session = await open_crawl(store, self.config, self.output, durable=self._durable)
             self.stats.crawl_id = session.crawl_id
+            # Asked before it opens: a fetcher that can tell when each request leaves
+            # makes the host delays count from then (Scheduler.sent).
+            self._tells_sent = tell_sent(self.fetcher, self._sent)
             await self.fetcher.open()
             self.readers = pool_for(self.config, self.spider, session.form)
             try:
@@ -169,6 +173,12 @@ class Crawler:
                     if self.readers is not None:
                         await self.readers.close()
                 await self.fetcher.close()
+                tell_sent(self.fetcher, None)
+
+    def _sent(self, request: Request, url: str, at: float) -> None:
+        """The fetcher sent `request` (robots.txt too) to `url` at `at`."""
+        if self.scheduler is not None:
+            self.scheduler.sent(request, url, at)
 
     def _proxy_failed(self, request: Request, message: str) -> None:
         """A proxy failed on `request` (which goes on through another): an errors row."""
@@ -198,7 +208,7 @@ class Crawler:
         self.scheduler = scheduler = Scheduler(
             config, windows, self.queue, settle=self._settle, hooks=hooks, robots=robots,
             dropped=stats.dropped, gate=cluster.gate if cluster else None,
-            form=session.form)
+            form=session.form, tells_sent=self._tells_sent)
         self._settler = Settler(write=sink.write, frontier_settle=windows.settle,
                                 scheduler=scheduler, stats=stats, hooks=hooks,
                                 retries=self._retries)

@@ -33,7 +33,7 @@ from crawler.models import SITEMAP, Request
 from crawler.politeness.gate import Entry, HostGate, LocalGate
 from crawler.politeness.loader import Load, RobotsLoader
 from crawler.politeness.robots import robots_agent
-from crawler.politeness.slots import HostSlot, Politeness
+from crawler.politeness.slots import HostSlot, Politeness, Starts
 
 Settle = Callable[[Request, Outcome], None]
 
@@ -46,7 +46,7 @@ class Scheduler:
     def __init__(self, config: CrawlConfig, frontier: Windows, queue: asyncio.Queue[Request],
                  *, settle: Settle, dropped: Counter[str], hooks: Hooks,
                  robots: Load | None = None, gate: HostGate | None = None,
-                 form: urls.Canonicalizer = urls.DEFAULT_FORM) -> None:
+                 form: urls.Canonicalizer = urls.DEFAULT_FORM, tells_sent: bool = False) -> None:
         self.config = config
         self.frontier = frontier
         frontier.on_available = self._available
@@ -72,6 +72,9 @@ class Scheduler:
         self.retries_waiting = self._delayed  # the same, read by the live view
         self._order = itertools.count()
         self._wake = asyncio.Event()
+        # When each request starts; the fetcher's `sent` (if it `tells_sent`) says.
+        self._starts = Starts(self.politeness, tells_sent=tells_sent, on_ready=self._offer)
+        self.sent = self._starts.sent
 
     def _offer_host(self, host: str) -> None:
         self._offer(host, self.politeness.slot(host))
@@ -79,13 +82,9 @@ class Scheduler:
     # ---- what workers report ----
 
     def started(self, request: Request) -> float:
-        """A worker began fetching `request`: start its host's delay clock; returns when."""
-        host = urls.host_key(request.url)
-        slot = self.politeness.slot(host)
-        now = time.monotonic()
-        slot.start(now)
-        self._offer(host, slot)
-        return now
+        """A worker began fetching `request`; returns when. The host's delay counts
+        from when the fetcher `sent` it, or from now if the fetcher cannot tell."""
+        return self._starts.began(request)
 
     def finished(self, request: Request, *, stored: bool) -> None:
         """A worker is done with `request` (whatever happened)."""
@@ -105,13 +104,16 @@ class Scheduler:
     async def enter(self, request: Request) -> Entry:
         """May `request` start now, cluster-wide (see politeness.gate)?"""
         host = urls.host_key(request.url)
-        return await self._gate.enter(request, host, self.politeness.slot(host))
+        entry = await self._gate.enter(request, host, self.politeness.slot(host))
+        if entry.wait is not None or entry.refused is not None:
+            self._starts.not_started(request)
+        return entry
 
-    async def leave(self, request: Request, *, started: float | None,
-                    stored: bool) -> None:
-        """`request`, which entered, is done: it began at `started`, stored a page or not."""
-        await self._gate.leave(request, urls.host_key(request.url), started=started,
-                               stored=stored)
+    async def leave(self, request: Request, *, started: float, stored: bool) -> None:
+        """`request`, which entered, is done with the network: its fetch began at
+        `started`; it stored a page or not. The gate hears when it started."""
+        await self._gate.leave(request, urls.host_key(request.url),
+                               started=self._starts.ended(request, started), stored=stored)
 
     def bounce(self, request: Request, wait: float) -> None:
         """The gate said wait: `request` goes back first in line, its host cools meanwhile."""
@@ -207,7 +209,8 @@ class Scheduler:
                 self._settle(request, refusal)
                 self._offer(host, slot)
                 continue
-            slot.dispatch(now)
+            slot.dispatch()
+            self._starts.dispatched(request)
             self.in_flight += 1
             self._offer(host, slot)
             return request
@@ -229,7 +232,8 @@ class Scheduler:
 
     def _offer(self, host: str, slot: HostSlot) -> None:
         """Put `host` on the ready-heap if it could run a request at some known time."""
-        if slot.in_heap or slot.robots_pending or not slot.has_room() or math.isinf(slot.next_at):
+        if (slot.in_heap or slot.robots_pending or not slot.has_room()
+                or math.isinf(slot.ready_at())):
             return
         if not self.frontier.pending(host):
             return
@@ -268,6 +272,7 @@ class Scheduler:
             except asyncio.QueueEmpty:
                 return drained
             self.queue.task_done()
+            self._starts.not_started(request)
             self.finished(request, stored=False)
             drained.append(request)
 

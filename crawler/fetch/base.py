@@ -21,6 +21,10 @@ The contract every fetcher keeps:
 - `stream` hands a body over in chunks (sitemaps, which may be 50 MB), and
   `open`/`close` bracket the fetcher's life: the crawl opens the fetcher it
   is given and closes it at the end.
+- Optionally, it tells when each request leaves for the server (`tell_sent`
+  below): a host's delay counts from then. A fetcher that cannot tell (the
+  fake, one of your own) need do nothing: the delay counts from when the
+  fetch began.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ from typing import Protocol
 from crawler.models import Request, Response
 
 CHUNK = 64 * 1024  # bytes a stream hands out at a time
+
+# sent(request, url, at): `request` left for the server at `at` (time.monotonic()); for a
+# redirect the fetcher followed inside the fetch, `url` is the hop's.
+Sent = Callable[[Request, str, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +129,21 @@ class BufferedStream:
         chunk = self._body[self.received:self.received + size]
         self.received += len(chunk)
         return chunk
+
+
+def tell_sent(fetcher: Fetcher, sent: Sent | None) -> bool:
+    """Ask `fetcher` to call `sent` as each of its requests leaves, from its next `open`
+    on (None: stop); False when it cannot tell.
+
+    A fetcher that can has a method `tell_sent(sent) -> bool` doing just that;
+    one that wraps others asks them (`Mounts`: True only if all of them can).
+    The crawl asks before it opens the fetcher, and then holds a host's next
+    request until the previous one was sent, so a request held up between the
+    start of its fetch and the wire (a pooled connection, a busy event loop)
+    does not shorten the gap the server sees.
+    """
+    tell = getattr(fetcher, "tell_sent", None)
+    return bool(tell(sent)) if tell is not None else False
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 
 import aiohttp
 from multidict import CIMultiDict
@@ -17,7 +17,7 @@ from yarl import URL
 
 from crawler.config import FetchConfig, secrets
 from crawler.errors import FetchError, InvalidURLError
-from crawler.fetch.base import CHUNK, PAGE, FetchOptions
+from crawler.fetch.base import CHUNK, PAGE, FetchOptions, Sent
 from crawler.fetch.cookies import Jar
 from crawler.fetch.hosts import HostRules
 from crawler.fetch.proxies import Proxies, Proxy
@@ -36,7 +36,8 @@ class HttpFetcher:
     made when it opens), which the crawl restores and saves; without, the
     cookies responses set are dropped. `on_proxy_failure(request, message)`
     hears of each proxy that failed (the crawl records it), and
-    `proxies.summary()` counts what each proxy did.
+    `proxies.summary()` counts what each proxy did. It can tell when each
+    request leaves (`tell_sent`, through aiohttp's client tracing).
     """
 
     def __init__(self, config: FetchConfig, *,
@@ -47,6 +48,19 @@ class HttpFetcher:
         self.proxies: Proxies | None = None
         self._hosts: HostRules | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._sent: Sent | None = None
+
+    def tell_sent(self, sent: Sent | None) -> bool:
+        """Call `sent(request, url, at)` as each request's headers go out, redirect hops
+        followed inside a fetch included (`crawler.fetch.base.tell_sent`).
+
+        Asked before `open`: the session is made with the trace then, and
+        without it otherwise, so nothing is traced when nobody listens.
+        """
+        if self._session is not None:
+            return False  # open already, without the trace
+        self._sent = sent
+        return True
 
     async def __aenter__(self) -> HttpFetcher:
         await self.open()
@@ -78,12 +92,27 @@ class HttpFetcher:
                                           sock_connect=config.connect_timeout,
                                           sock_read=config.read_timeout),
             auto_decompress=True, raise_for_status=False,
+            trace_configs=None if self._sent is None else [self._trace_sent(self._sent)],
         )
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    @staticmethod
+    def _trace_sent(sent: Sent) -> aiohttp.TraceConfig:
+        """aiohttp's hook for the moment a request's headers are written out (then at
+        once, with no wait between, for a request without a body) as `sent`."""
+        async def headers_sent(session: aiohttp.ClientSession, context: SimpleNamespace,
+                               params: aiohttp.TraceRequestHeadersSentParams) -> None:
+            request = context.trace_request_ctx
+            if request is not None:  # a request of ours (the fetch passes itself)
+                sent(request, str(params.url), time.monotonic())
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_headers_sent.append(headers_sent)
+        return trace
 
     async def fetch(self, request: Request, options: FetchOptions = PAGE) -> Response:
         """Send `request`; raises FetchError (with its `kind`) when no response came.
@@ -117,7 +146,8 @@ class HttpFetcher:
                             request.method, url, data=request.body, headers=headers,
                             proxy=proxy.url if proxy else None,
                             allow_redirects=options.max_redirects > 0,
-                            max_redirects=options.max_redirects + 1) as resp:
+                            max_redirects=options.max_redirects + 1,
+                            trace_request_ctx=request) as resp:
                         _check_proxy_answer(resp, proxy)
                         return await _read(request, resp, options, self.config, started)
             except ProxyError as exc:
@@ -141,7 +171,8 @@ class HttpFetcher:
                 with _client_errors(started, self.config, proxy):
                     resp = await session.get(url, headers=headers, allow_redirects=True,
                                              proxy=proxy.url if proxy else None,
-                                             max_redirects=max_redirects + 1)  # see fetch()
+                                             max_redirects=max_redirects + 1,  # see fetch()
+                                             trace_request_ctx=request)
                     _check_proxy_answer(resp, proxy)
                 break
             except ProxyError as exc:

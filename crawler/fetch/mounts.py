@@ -7,7 +7,8 @@ r"""Several fetchers behind one, chosen by URL pattern, as httpx mounts transpor
 
 The first pattern that matches takes the request; the default takes the rest.
 The choice is made on the URL asked for: redirects a fetcher follows inside
-one fetch stay with that fetcher.
+one fetch stay with that fetcher. Mounts can tell when requests leave only
+if every fetcher mounted can (`tell_sent`); those that can still tell.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TypeAlias
 
-from crawler.fetch.base import PAGE, BodyStream, Fetcher, FetchOptions
+from crawler.fetch.base import PAGE, BodyStream, Fetcher, FetchOptions, Sent, tell_sent
 from crawler.models import Request, Response
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,11 @@ class Mounts:
     def stream(self, request: Request, *,
                max_redirects: int = 5) -> AbstractAsyncContextManager[BodyStream]:
         return self.fetcher_for(request).stream(request, max_redirects=max_redirects)
+
+    def tell_sent(self, sent: Sent | None) -> bool:
+        """Ask every fetcher to tell; True only if all of them can."""
+        answers = [tell_sent(fetcher, sent) for fetcher in self._distinct()]  # ask them all
+        return all(answers)
 
     async def open(self) -> None:
         """Open each distinct fetcher once, mounts in order and the default last.

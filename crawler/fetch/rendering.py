@@ -27,7 +27,7 @@ from crawler import urls
 from crawler.config import FetchConfig
 from crawler.errors import BrowserError, FetchError
 from crawler.fetch.auto import Learner, has_scripts, shape_of
-from crawler.fetch.base import PAGE, BodyStream, Fetcher, FetchOptions
+from crawler.fetch.base import PAGE, BodyStream, Fetcher, FetchOptions, Sent, tell_sent
 from crawler.fetch.render import Renderer
 from crawler.html.parser import ParsedPage
 from crawler.models import Request, Response
@@ -55,6 +55,10 @@ class RenderingFetcher:
     @property
     def proxies(self) -> Any:
         return getattr(self.http, "proxies", None)
+
+    def tell_sent(self, sent: Sent | None) -> bool:
+        """The HTTP fetcher sends every request; the browser renders what came back."""
+        return tell_sent(self.http, sent)
 
     async def open(self) -> None:
         await self.http.open()

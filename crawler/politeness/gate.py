@@ -40,8 +40,9 @@ class HostGate(Protocol):
                     stored: bool = False) -> None:
         """The request that entered has finished.
 
-        `started`: when its fetch began (`time.monotonic()`; None: it never
-        did), from which the host's delay counts; `stored`: it stored a page
+        `started`: when it started (`time.monotonic()`; None: it never did),
+        from which the host's delay counts: when the fetcher sent it, or when
+        its fetch began if the fetcher cannot tell; `stored`: it stored a page
         (towards `limits.max_pages`).
         """
 
