@@ -15,7 +15,10 @@ ratios. Standard library only, so the project venv's Python runs it::
 
 ``--only ours ours-inline bare`` measures the reader processes: ``ours-inline``
 is ours with every page read on the event loop (``fetch.parse_processes=0``);
-loop-ms/page is each crawler's main-thread CPU per page.
+loop-ms/page is each crawler's main-thread CPU per page. ``bare-store`` is
+the bare loop storing what ours stores by default (pages with bodies and
+text, links, the full-text index) from a writer thread: the floor under
+"0.7x the bare loop" for any crawler storing the same (``bare_store.py``).
 
 ``--baseline REF`` also runs the crawler as it was at git REF (a worktree in
 /tmp, run by this same Python), so a change is measured against its parent in
@@ -53,7 +56,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
 SCRAPY_VENV = Path("/tmp/crawler-bench-scrapy-venv")
 DEFAULT_PORT = 8765
-CRAWLERS = ("ours", "ours-memory", "ours-inline", "baseline", "scrapy", "bare")
+CRAWLERS = ("ours", "ours-memory", "ours-inline", "baseline", "scrapy", "bare", "bare-store")
 
 OUR_CONFIG = """\
 name: bench
@@ -108,6 +111,11 @@ def baseline_command(ref: str, config: Path) -> Callable[[str, Path], list[str]]
 def bare_command(start_url: str, db: Path) -> list[str]:
     """The bare aiohttp loop under this Python (it writes no db)."""
     return [sys.executable, str(BENCH_DIR / "bare_loop.py"), start_url]
+
+
+def bare_store_command(start_url: str, db: Path) -> list[str]:
+    """The bare loop storing pages, text, links and the FTS index (bare_store.py)."""
+    return [sys.executable, str(BENCH_DIR / "bare_store.py"), start_url, str(db)]
 
 
 def write_our_config(start_url: str) -> Path:
@@ -448,7 +456,7 @@ def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
     """Ours against Scrapy (and the bare loop, when it ran)."""
     out: dict[str, float] = {}
     ours = summary.get("ours")
-    for other in ("ours-memory", "ours-inline", "baseline", "scrapy", "bare"):
+    for other in ("ours-memory", "ours-inline", "baseline", "scrapy", "bare", "bare-store"):
         theirs = summary.get(other)
         if ours and theirs:
             out[f"ours/{other} pages_per_s"] = ours["pages_per_s"] / theirs["pages_per_s"]
@@ -458,7 +466,7 @@ def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
             out[f"{other}/ours loop_ms_per_page"] = (theirs["loop_ms_per_page"]
                                                      / ours["loop_ms_per_page"])
     bare = summary.get("bare")
-    for name in ("ours-inline", "baseline", "scrapy"):  # each against the ceiling, same run
+    for name in ("ours-inline", "baseline", "scrapy", "bare-store"):  # against the ceiling
         theirs = summary.get(name)
         if bare and theirs:
             out[f"{name}/bare pages_per_s"] = theirs["pages_per_s"] / bare["pages_per_s"]
@@ -543,6 +551,8 @@ def build_crawlers(names: list[str], start_url: str, args: argparse.Namespace,
             python = ensure_scrapy(args.scrapy_venv)
             info["scrapy"] = scrapy_version(python)
             crawlers.append(Crawler("scrapy", scrapy_command(python), True))
+        elif name == "bare-store":
+            crawlers.append(Crawler("bare-store", bare_store_command, True))
         else:
             crawlers.append(Crawler("bare", bare_command, False))
     return crawlers
