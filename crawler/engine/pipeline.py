@@ -237,8 +237,7 @@ class Pipeline:
         store = self.config.store
         return read_document(response.tree, response.url, text=store.text,
                              markdown=store.markdown, metadata=store.metadata,
-                             schema_items=self.config.schema_items, indexable=indexable,
-                             raw=response.body)
+                             schema_items=self.config.schema_items, indexable=indexable)
 
 
 def _http_failure(request: Request, response: Response) -> Failure:

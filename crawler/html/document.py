@@ -34,12 +34,11 @@ class Document:
 
 def read_document(tree: LexborHTMLParser, url: str, *, text: bool, markdown: bool,
                   metadata: bool, schema_items: tuple[str, ...] = (),
-                  indexable: bool = True, raw: bytes | None = None) -> Document:
+                  indexable: bool = True) -> Document:
     """Read what is asked; a page that is not `indexable` (robots noindex) keeps only
-    its schema.org items (which are like any extraction rule's items). `raw`, the
-    page's bytes, lets a page without schema.org data skip looking for it."""
+    its schema.org items (which are like any extraction rule's items)."""
     doc = Document()
-    objects = structured_data(tree, raw) if schema_items or (metadata and indexable) else []
+    objects = structured_data(tree) if schema_items or (metadata and indexable) else []
     doc.items = [(name, _item_data(obj)) for name, obj in find_types(objects, schema_items)]
     if not indexable:
         return doc

@@ -84,8 +84,7 @@ def _read_parsed(page: ParsedPage, body: bytes, url: str, options: ReadOptions) 
     extracted = [(rule.type, extract_item(page.tree, rule))
                  for rule in rules_for(url, options.extract)]
     document = read_document(page.tree, url, text=options.text, markdown=options.markdown,
-                             metadata=options.metadata, schema_items=options.schema_items,
-                             raw=body)
+                             metadata=options.metadata, schema_items=options.schema_items)
     return PageReading(page.title, LinkColumns(page.links), meta, document, extracted,
                        content_hash(body))
 

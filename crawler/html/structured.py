@@ -36,7 +36,6 @@ MAX_SCRIPT = 1 << 20
 MAX_DEPTH = 12
 MAX_OBJECTS = 500
 _QUERY = 'script[type="application/ld+json" i], [itemscope], [itemprop]'
-_MARKERS = (b"ld+json", b"itemscope", b"itemprop")
 
 # Well-known subtypes, so asking for the parent type finds them.
 SUBTYPES: dict[str, frozenset[str]] = {
@@ -69,12 +68,15 @@ SUBTYPES: dict[str, frozenset[str]] = {
 }
 
 
-def structured_data(tree: LexborHTMLParser, raw: bytes | None = None
-                    ) -> list[dict[str, Any]]:
-    """Every top-level JSON-LD and microdata object of the page, JSON-LD first;
-    `raw`, the page's bytes, lets a page that declares none skip the query."""
+def structured_data(tree: LexborHTMLParser) -> list[dict[str, Any]]:
+    """Every top-level JSON-LD and microdata object of the page, JSON-LD first.
+
+    No check of the raw bytes first: with the shared CSS engine the query
+    (27 us on a 22 KB page) costs less than lowering the bytes to look for a
+    marker did (64 us), and a page that declares nothing is its common case.
+    """
     root = tree.root
-    if root is None or (raw is not None and not may_declare(raw)):
+    if root is None:
         return []
     scripts: list[LexborNode] = []
     scopes: list[LexborNode] = []
@@ -98,14 +100,6 @@ def structured_data(tree: LexborHTMLParser, raw: bytes | None = None
                     if "itemprop" not in scope.attributes][:MAX_OBJECTS - len(objects)]
     return objects
 
-
-def may_declare(raw: bytes) -> bool:
-    """False only when the bytes cannot hold JSON-LD or microdata. A body in an
-    encoding that is not ASCII-compatible (UTF-16 has NULs) is always read."""
-    if b"\x00" in raw[:512]:
-        return True
-    lowered = raw.lower()  # attribute names and the type are case-insensitive
-    return any(marker in lowered for marker in _MARKERS)
 
 
 def types_of(obj: dict[str, Any]) -> list[str]:
