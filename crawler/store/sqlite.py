@@ -453,12 +453,14 @@ async def _connect(path: Path) -> tuple[aiosqlite.Connection, int]:
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA wal_autocheckpoint=2000")
-        # A 32 MiB page cache holds a whole batch (8 MiB of pages, their links, the
-        # FTS segment, index leaves): with the default 2 MB, SQLite spilled dirty
-        # pages to the WAL mid-transaction and read them back for the FTS insert
-        # and the indexes; measured on a replay of the benchmark crawl's batches,
-        # 0.23 against 0.43 kernel ms a page, 1.29 against 1.47 writer ms.
-        await db.execute("PRAGMA cache_size=-32768")
+        # A 16 MiB page cache holds most of a batch (8 MiB of pages, their links,
+        # the FTS segment, index leaves): with the default 2 MB, SQLite spilled
+        # dirty pages to the WAL mid-transaction and read them back for the FTS
+        # insert and the indexes (0.43 against 0.23 kernel ms a page at 32 MiB, on
+        # a replay of the benchmark crawl's batches). 32 MiB cost ~20 MB more peak
+        # RSS than 16, which took the 100,000-page long crawl to 153 MB, over its
+        # 150 MB bar, for no pages/s or CPU measurable in a whole crawl.
+        await db.execute("PRAGMA cache_size=-16384")
         await db.execute("PRAGMA foreign_keys=OFF")
         await migrate(db)
         await db.commit()
