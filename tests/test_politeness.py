@@ -99,30 +99,20 @@ class HeldBack:
         return self.http.stream(request, max_redirects=max_redirects)
 
 
-async def test_per_host_delay_counts_from_when_a_request_leaves_not_when_its_fetch_began(
-        site_server, out_db) -> None:
+@pytest.mark.parametrize(("lags", "tells"), [
     # Every third fetch is held back longer than the delay before it leaves: counted
     # from when the fetch began, the next request would reach the server first.
+    pytest.param([0.0, 0.3, 0.0], True, id="counted-from-when-a-request-leaves"),
+    # A fetcher that cannot tell: the delay counts from when each fetch began.
+    pytest.param([0.1], False, id="a-fetcher-that-cannot-tell-spaces-the-starts"),
+])
+async def test_per_host_delay_holds_however_long_a_request_takes_to_leave(
+        site_server, out_db, lags: list[float], tells: bool) -> None:
     site = tree_site(9, fanout=4)
     server = site_server(site, latency=0.05)
     config = make_config([server.url("/")], politeness={
         "per_host_delay": 0.25, "per_host_concurrency": 3})
-    fetcher = HeldBack(HttpFetcher(config.fetch), [0.0, 0.3, 0.0])
-
-    await Crawler(config=config, output=out_db, fetcher=fetcher).run()
-
-    assert fetcher.fetches == len(server.requests) == 9
-    assert_spaced(server.arrival_gaps(), 0.25)
-
-
-async def test_a_fetcher_that_cannot_tell_when_requests_leave_spaces_their_starts(
-        site_server, out_db) -> None:
-    # the delay then counts from when each fetch began, as the worker sees it
-    site = tree_site(9, fanout=4)
-    server = site_server(site, latency=0.05)
-    config = make_config([server.url("/")], politeness={
-        "per_host_delay": 0.25, "per_host_concurrency": 3})
-    fetcher = HeldBack(HttpFetcher(config.fetch), [0.1], tells=False)
+    fetcher = HeldBack(HttpFetcher(config.fetch), lags, tells=tells)
 
     await Crawler(config=config, output=out_db, fetcher=fetcher).run()
 

@@ -101,7 +101,6 @@ def structured_data(tree: LexborHTMLParser) -> list[dict[str, Any]]:
     return objects
 
 
-
 def types_of(obj: dict[str, Any]) -> list[str]:
     """An object's `@type`s as bare names (`https://schema.org/Product` -> `Product`)."""
     value = obj.get("@type")
