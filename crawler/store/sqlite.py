@@ -294,6 +294,12 @@ class Store:
             return
         log.info("indexing the links of %s by target", self.path)
         async with self.transaction() as db:
+            # The sort that builds it takes what the page cache may: at the crawl's
+            # 16 MiB that put the 100,000-page long crawl's peak RSS up 16 MB at its
+            # end, to 146 MB. With 4 MiB it took nothing more, and 0.81-0.87x the
+            # CPU (2 million links' rows, alternating runs).
+            await db.execute("PRAGMA shrink_memory")
+            await db.execute("PRAGMA cache_size=-4096")
             await db.execute(_LINKS_URL_INDEX)
         self._links_index_deferred = False
 
