@@ -230,8 +230,6 @@ class Store:
         self.on_failure: Callable[[StorageError], None] | None = None
         self.unstored_pages = 0  # pages taken into batches that could not be written
         self._db: aiosqlite.Connection | None = None
-        # Whether `links_url` waits for close (a crawl that began with no links).
-        self._links_index_deferred = False
         self._batch = _Batch()
         self._parts: list[BatchPart] = []
         self._next_page_id = 1
@@ -254,7 +252,6 @@ class Store:
             self.lock.acquire()
         try:
             self._db, self._next_page_id = await _connect(self.path)
-            self._links_index_deferred = await _defer_links_index(self._db)
             self._identity = failures.identity(self.path)
         except BaseException as exc:
             if self.lock is not None:
@@ -274,7 +271,6 @@ class Store:
         failed_before = self.failure is not None
         try:
             await self.flush()
-            await self._build_links_index()
         except StorageError:
             if not failed_before:
                 raise
@@ -284,24 +280,6 @@ class Store:
             self._db = None
             if self.lock is not None:
                 self.lock.release()
-
-    async def _build_links_index(self) -> None:
-        """Create the `links_url` index that `open` left out (see _defer_links_index).
-
-        Not after a failed write (the disk may be full): the next open builds it.
-        """
-        if not self._links_index_deferred or self.failure is not None:
-            return
-        log.info("indexing the links of %s by target", self.path)
-        async with self.transaction() as db:
-            # The sort that builds it takes what the page cache may: at the crawl's
-            # 16 MiB that put the 100,000-page long crawl's peak RSS up 16 MB at its
-            # end, to 146 MB. With 4 MiB it took nothing more, and 0.81-0.87x the
-            # CPU (2 million links' rows, alternating runs).
-            await db.execute("PRAGMA shrink_memory")
-            await db.execute("PRAGMA cache_size=-4096")
-            await db.execute(_LINKS_URL_INDEX)
-        self._links_index_deferred = False
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -493,29 +471,6 @@ async def _connect(path: Path) -> tuple[aiosqlite.Connection, int]:
             await db.close()
         raise
     return db, (row[0] if row else 0) + 1
-
-
-# As in schema.SCHEMA, which creates it when a file is opened without it.
-_LINKS_URL_INDEX = "CREATE INDEX IF NOT EXISTS links_url ON links(url)"
-
-
-async def _defer_links_index(db: aiosqlite.Connection) -> bool:
-    """Drop `links_url` while the file has no links, to be built at close: True if so.
-
-    A crawl writes ~30-50 links a page, and this index takes them in random key
-    order, touching index pages all over the file: 0.66-0.70 CPU-ms a page
-    with it in place against 0.33-0.34 built once at the end, the build
-    included (benchmarks/links_index.py). Until then "who links here" queries
-    scan the table. A file that already has links keeps its index (a resumed
-    crawl, a second crawl in the file), and one whose crawl died before
-    closing gets it back from the schema when it is next opened.
-    """
-    async with db.execute("SELECT 1 FROM links LIMIT 1") as cur:
-        if await cur.fetchone() is not None:
-            return False
-    await db.execute("DROP INDEX IF EXISTS links_url")
-    await db.commit()
-    return True
 
 
 async def gather_all(*aws: Awaitable[Any]) -> list[Any]:
