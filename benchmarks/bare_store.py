@@ -7,7 +7,8 @@ around it:
 
 - per page: URL, status, title, visible text and the body in `pages`;
 - per link: (page_id, canonical URL, href, anchor text) in `links`, with the
-  two indexes "links of a page" and "who links here" need;
+  two indexes "links of a page" and "who links here" need (the second built
+  once at the end, as the crawler's store does);
 - the full-text index: FTS5 over title and text (detail=full, so phrase
   queries work), external content, fed per batch.
 
@@ -56,7 +57,6 @@ CREATE TABLE pages (id INTEGER PRIMARY KEY, url TEXT NOT NULL, status INTEGER NO
 CREATE INDEX pages_url ON pages(url);
 CREATE TABLE links (page_id INTEGER NOT NULL, url TEXT, href TEXT NOT NULL, text TEXT);
 CREATE INDEX links_page ON links(page_id);
-CREATE INDEX links_url ON links(url);
 CREATE VIRTUAL TABLE pages_fts USING fts5(title, text, content='pages', content_rowid='id');
 """
 
@@ -116,6 +116,9 @@ class Writer(threading.Thread):
                     t = time.thread_time()
                     self.write(db, batch)
                     self.cpu += time.thread_time() - t
+            t = time.thread_time()
+            db.execute("CREATE INDEX links_url ON links(url)")  # once: as the crawler's store
+            self.cpu += time.thread_time() - t
             db.close()
         except BaseException as exc:  # reported by the loop
             self.error = exc

@@ -37,7 +37,7 @@ def link_rows(rng: random.Random, first_page: int, pages: int) -> list[tuple[obj
 def replay(path: Path, pages: int, *, index_at_end: bool) -> tuple[float, float]:
     """(CPU seconds of the inserts, CPU seconds of the index built at the end)."""
     db = sqlite3.connect(path)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-32768"):
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-16384"):
         db.execute(f"PRAGMA {pragma}")
     db.execute("CREATE TABLE links (page_id INTEGER NOT NULL, url TEXT, href TEXT NOT NULL, "
                "text TEXT)")
