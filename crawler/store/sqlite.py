@@ -14,12 +14,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -27,7 +25,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from crawler.errors import StorageError
-from crawler.store import failures
+from crawler.store import failures, links_index
 from crawler.store.failures import STORAGE_ERRORS
 from crawler.store.lock import WriterLock
 from crawler.store.records import (
@@ -39,6 +37,7 @@ from crawler.store.records import (
     utc_now,
 )
 from crawler.store.schema import migrate
+from crawler.store.statements import multirow_inserts
 
 log = logging.getLogger(__name__)
 
@@ -74,40 +73,6 @@ _INSERT_ERRORS = (
     "INSERT INTO errors (crawl_id, url, kind, message, status, tries, traceback, depth, "
     "referrer, at) VALUES "
 )
-
-
-# Parameters one statement may bind (SQLITE_MAX_VARIABLE_NUMBER: 999 before 3.32).
-_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
-
-
-@lru_cache(maxsize=64)
-def _values_sql(prefix: str, columns: int, rows: int) -> str:
-    row = "(" + ", ".join("?" * columns) + ")"
-    return prefix + ", ".join([row] * rows)
-
-
-def multirow_inserts(prefix: str, rows: Sequence[tuple[Any, ...]]
-                     ) -> Iterator[tuple[str, list[Any]]]:
-    """(sql, params) statements inserting `rows` as multi-row VALUES lists.
-
-    One statement binds all its parameters under one hold of the GIL and runs
-    without it. executemany re-takes the GIL for every row, and behind a busy
-    event loop each re-take waits up to the 5 ms switch interval (measured: a
-    200-page batch took 8x longer beside a busy loop than alone).
-
-    Statements hold power-of-two row counts: sqlite3 caches a prepared
-    statement per SQL text, so few distinct texts keep that cache useful.
-    """
-    if not rows:
-        return
-    columns = len(rows[0])
-    largest = 1 << (max(1, _MAX_PARAMS // columns).bit_length() - 1)
-    start = 0
-    while start < len(rows):
-        size = min(largest, 1 << ((len(rows) - start).bit_length() - 1))
-        chunk = rows[start:start + size]
-        yield _values_sql(prefix, columns, size), [v for row in chunk for v in row]
-        start += size
 
 
 @dataclass(slots=True)
@@ -230,6 +195,7 @@ class Store:
         self.on_failure: Callable[[StorageError], None] | None = None
         self.unstored_pages = 0  # pages taken into batches that could not be written
         self._db: aiosqlite.Connection | None = None
+        self._links_index_deferred = False  # links(url) waits for close (links_index)
         self._batch = _Batch()
         self._parts: list[BatchPart] = []
         self._next_page_id = 1
@@ -252,6 +218,7 @@ class Store:
             self.lock.acquire()
         try:
             self._db, self._next_page_id = await _connect(self.path)
+            self._links_index_deferred = await links_index.defer(self._db)
             self._identity = failures.identity(self.path)
         except BaseException as exc:
             if self.lock is not None:
@@ -271,6 +238,7 @@ class Store:
         failed_before = self.failure is not None
         try:
             await self.flush()
+            await self._build_links_index()
         except StorageError:
             if not failed_before:
                 raise
@@ -280,6 +248,13 @@ class Store:
             self._db = None
             if self.lock is not None:
                 self.lock.release()
+
+    async def _build_links_index(self) -> None:
+        """Build the index `open` deferred; not after a failed write (the next open does)."""
+        if self._links_index_deferred and self.failure is None:
+            async with self.transaction() as db:
+                await links_index.build(db, self.path)
+            self._links_index_deferred = False
 
     @property
     def db(self) -> aiosqlite.Connection:
