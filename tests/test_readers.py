@@ -9,12 +9,14 @@ crawl, whether it ends, is interrupted with Ctrl-C, or its process dies.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import io
 import json
 import os
 import pickle
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from crawler import Crawler, Spider
 from crawler.engine import crawler as engine_crawler
 from crawler.engine.readers import ReaderDied, ReaderPool
 from crawler.html.parser import Link, LinkColumns
-from crawler.html.reading import ReadOptions, frame, read_page, receive, serve
+from crawler.html.reading import PIPE_SIZE, ReadOptions, frame, read_page, receive, serve
 from tests.conftest import FAST_SETTINGS, cli_command, cli_env, make_config, rows
 from tests.site import SiteServer
 from tests.test_corpus import site as corpus_site
@@ -261,6 +263,23 @@ class _ShortWrites(io.RawIOBase):
         taken = bytes(b[:1000])
         self.data += taken
         return len(taken)
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="pipe sizes are Linux's")
+def test_a_readers_pipes_hold_256_kib_each_way() -> None:
+    reader = subprocess.Popen([sys.executable, "-c", f"from {READER} import main; main()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        page = b"<html><title>t</title><body><p>words</p></body></html>"
+        reader.stdin.write(frame(ReadOptions()) + frame((1, page, "http://127.0.0.1/", "utf-8")))
+        reader.stdin.flush()
+        assert receive(reader.stdout)[0] == 1  # answered: it set its pipes before reading
+        sizes = [fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ)
+                 for pipe in (reader.stdin, reader.stdout)]
+        assert sizes == [PIPE_SIZE, PIPE_SIZE]
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=10)
 
 
 def test_a_reader_answers_whole_frames_when_its_writes_are_cut_short() -> None:
