@@ -281,21 +281,22 @@ def test_without_a_delay_a_request_not_started_yet_holds_nothing_up() -> None:
     assert slot.ready(0.0)
 
 
-def starts_of(*, tells_sent: bool) -> tuple[Politeness, Starts, list[str]]:
-    """Slots with a 0.25 s delay, their Starts, and the hosts it said may be ready again."""
+def dispatched(url: str) -> tuple[Politeness, Starts, list[str], Request, HostSlot]:
+    """A request for `url` dispatched to its host's slot (0.25 s delay) under Starts that
+    hear when it is sent; the slot, and the hosts Starts said may be ready again."""
     politeness = Politeness(make_config(["http://a.test/"], politeness={
         "per_host_delay": 0.25, "per_host_concurrency": 3}).politeness)
     ready: list[str] = []
-    return politeness, Starts(politeness, tells_sent=tells_sent,
-                              on_ready=lambda host, _: ready.append(host)), ready
+    starts = Starts(politeness, tells_sent=True, on_ready=lambda host, _: ready.append(host))
+    request = Request(url)
+    slot = politeness.slot("http://a.test:80")
+    slot.dispatch()
+    starts.dispatched(request)
+    return politeness, starts, ready, request, slot
 
 
 def test_a_request_starts_when_first_sent_and_a_redirect_hop_moves_its_own_host() -> None:
-    politeness, starts, ready = starts_of(tells_sent=True)
-    request = Request("http://a.test/sitemap.xml")
-    a = politeness.slot("http://a.test:80")
-    a.dispatch()
-    starts.dispatched(request)
+    politeness, starts, ready, request, a = dispatched("http://a.test/sitemap.xml")
 
     starts.began(request)  # the fetcher will tell: not started yet
     assert math.isinf(a.ready_at()) and ready == []
@@ -308,11 +309,7 @@ def test_a_request_starts_when_first_sent_and_a_redirect_hop_moves_its_own_host(
 
 
 def test_a_request_never_sent_started_when_its_fetch_began() -> None:
-    politeness, starts, ready = starts_of(tells_sent=True)
-    request = Request("http://a.test/")
-    a = politeness.slot("http://a.test:80")
-    a.dispatch()
-    starts.dispatched(request)
+    _, starts, ready, request, a = dispatched("http://a.test/")
 
     starts.began(request)
     assert starts.ended(request, 9.0) == 9.0  # it could not connect, say

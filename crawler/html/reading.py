@@ -166,7 +166,7 @@ def main() -> None:
 def widen_pipes(*files: IO[Any]) -> None:
     """Make the pipes behind `files` hold PIPE_SIZE bytes, where the system allows it
     (Linux, within /proc/sys/fs/pipe-max-size); elsewhere they stay as they are."""
-    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)  # None without fcntl, too
     if setpipe is None:
         return
     for file in files:
