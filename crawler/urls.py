@@ -130,6 +130,20 @@ def canonicalize_plain(href: str) -> str | None:
     return join_plain(origin, "", rest)
 
 
+def plain_host_key(canonical_plain: str) -> str:
+    """`host_key` of a URL `canonicalize_plain` returned, by string operations.
+
+    For a URL yarl has not parsed yet this is ~5x cheaper than parsing it: the
+    links a crawl drops as off-site are mostly such, each seen once. The
+    property test checks it agrees with `host_key`.
+    """
+    scheme, _, rest = canonical_plain.partition("://")
+    authority = rest[:rest.index("/")]  # the plain form always has a path
+    if ":" in authority:
+        return f"{scheme}://{authority}"
+    return f"{scheme}://{authority}:{_DEFAULT_PORTS[scheme]}"
+
+
 def _port_over(port: str | None) -> bool:
     """Whether a port the plain pattern took (up to five digits) is past 65535."""
     return port is not None and len(port) == 5 and int(port) > 65535

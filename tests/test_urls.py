@@ -22,6 +22,7 @@ from crawler.urls import (
     host_key,
     join,
     join_plain,
+    plain_host_key,
 )
 from tests.conftest import make_config
 
@@ -146,6 +147,7 @@ def test_plain_canonicalize_agrees_with_the_full_parser(scheme: str, host: str, 
     except Rejected:
         slow = None
     assert fast == slow, href
+    assert plain_host_key(fast) == host_key(fast), href
 
 
 def test_plain_canonicalize_lowercases_and_drops_the_default_port() -> None:
