@@ -98,7 +98,7 @@ def join_plain(origin: str, directory: str, href: str) -> str | None:
         if ":" in path.partition("/")[0]:
             return None  # "a:b" is a scheme, not a path
         path = f"{directory}/{path}"
-    if "." in path:
+    if "/." in path:  # a dot segment follows a "/" (the path is absolute); "a.html" is none
         path = remove_dot_segments(path)
     return f"{origin}{path}?{query}" if has_query else f"{origin}{path}"
 
