@@ -184,6 +184,11 @@ def host_of(url: str) -> str:
     return (parse_url(url).host or "").lower()
 
 
+def host_in_key(key: str) -> str:
+    """`host_of` a URL, from its `host_key` ("http://[::1]" keys as "http://::1:80")."""
+    return key[key.index("://") + 3:key.rindex(":")].lower()
+
+
 def domain_allowed(host: str, allowed: Sequence[str], *, subdomains: bool) -> bool:
     """Whether `host` is one of `allowed`, or (with `subdomains`) below one."""
     if not allowed:

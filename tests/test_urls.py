@@ -19,7 +19,9 @@ from crawler.urls import (
     Rejected,
     canonicalize,
     canonicalize_plain,
+    host_in_key,
     host_key,
+    host_of,
     join,
     join_plain,
     plain_host_key,
@@ -93,6 +95,13 @@ def test_host_key_is_scheme_host_and_port() -> None:
     assert host_key("http://127.0.0.1:8080/x?y=1") == "http://127.0.0.1:8080"
     assert host_key("HTTP://127.0.0.1:8080/") == "http://127.0.0.1:8080"
     assert host_key("http://127.0.0.1:8080/a") != host_key("http://127.0.0.1:8081/a")
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/x", "https://Example.COM/", "http://[::1]:8080/", "http://[::1]/",
+    "http://b\u00fccher.example/", "http://xn--bcher-kva.example:81/a", "https://a.b.c./"])
+def test_the_host_in_a_host_key_is_the_urls_host(url: str) -> None:
+    assert host_in_key(host_key(url)) == host_of(url)
 
 
 def test_an_empty_path_canonicalizes_to_slash() -> None:

@@ -60,22 +60,27 @@ class Scope:
         max_depth = self.config.max_depth
         return max_depth is not None and depth > max_depth
 
-    def refuse(self, url: str, kind: str = "page") -> str | None:
-        """Why `url` is not crawled (a sitemap: only its host is scoped), or None."""
+    def refuse(self, url: str, kind: str = "page", host: str | None = None) -> str | None:
+        """Why `url` is not crawled (a sitemap: only its host is scoped), or None.
+        `host`: its host key, when known (saves parsing the URL)."""
         if kind == SITEMAP:  # a sitemap file is not a page: include/exclude are about pages
-            return self._offsite(url)
-        return self._out_of_scope(url) or self._trap(url)
+            return self._offsite(url, host)
+        return self._out_of_scope(url, host) or self._trap(url)
 
-    def _offsite(self, url: str) -> str | None:
+    def _offsite(self, url: str, host: str | None) -> str | None:
         scope = self.config
-        if not urls.domain_allowed(urls.host_of(url), scope.allowed_domains,
+        if not scope.allowed_domains:
+            return None
+        # yarl parsed each off-site link only for this: 3% of the loop's samples.
+        name = urls.host_in_key(host) if host is not None else urls.host_of(url)
+        if not urls.domain_allowed(name, scope.allowed_domains,
                                    subdomains=scope.allow_subdomains):
             return "offsite"
         return None
 
-    def _out_of_scope(self, url: str) -> str | None:
+    def _out_of_scope(self, url: str, host: str | None) -> str | None:
         scope = self.config
-        if reason := self._offsite(url):
+        if reason := self._offsite(url, host):
             return reason
         if scope.exclude and any(p.search(url) for p in scope.exclude):
             return "excluded"
@@ -158,7 +163,7 @@ class Admission:
         return self._admit(request, host)
 
     def _admit(self, request: Request, host: str) -> str | None:
-        reason = self._scope.refuse(request.url, request.kind)
+        reason = self._scope.refuse(request.url, request.kind, host)
         if reason is None and not self.frontier.add(host, request):
             reason = "duplicate"
         if reason is not None:
