@@ -10,7 +10,7 @@ to be sent.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Protocol
 
@@ -161,6 +161,25 @@ class Admission:
             return self._dropped(canonical_url, "duplicate")
         request = Request(canonical_url, href=url, depth=depth, referrer=parent.url)
         return self._admit(request, host)
+
+    def schedule_urls(self, urls: Sequence[str], parent: Request) -> None:
+        """`schedule_url` for each of a page's links, in order.
+
+        Most are already seen (86% on the benchmark site): those are counted as
+        duplicates together, at a set lookup each, where one call each took ~4
+        Python calls (3% of the loop's samples). With a `request_dropped` hook
+        (told of each in page order) or past `max_depth` (which counts first),
+        each goes through `schedule_url`.
+        """
+        seen = self.frontier.seen
+        if self._hooks.request_dropped or self._scope.too_deep(parent.depth + 1):
+            fresh: Sequence[str] = urls
+        else:
+            fresh = [url for url in urls if not seen(url)]
+            if duplicates := len(urls) - len(fresh):
+                self._drops["duplicate"] += duplicates
+        for url in fresh:
+            self.schedule_url(url, parent)
 
     def _admit(self, request: Request, host: str) -> str | None:
         reason = self._scope.refuse(request.url, request.kind, host)
