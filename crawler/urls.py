@@ -39,6 +39,13 @@ class Rejected(ValueError):
         self.reason = reason
 
 
+def reject_other_schemes(href: str) -> None:
+    """Raise Rejected("scheme") for the common hrefs that are not http(s) (mailto:,
+    javascript:, tel:, ...) from the text, without parsing it."""
+    if _NON_HTTP.match(href):
+        raise Rejected("scheme", f"not an http(s) URL: {href[:80]}")
+
+
 def canonicalize(url: str | URL) -> str:
     """The canonical text form of an absolute http(s) URL; raises Rejected."""
     parsed = url if isinstance(url, URL) else _parse(url)
@@ -61,8 +68,7 @@ def join(base: str | URL, href: str) -> str:
     Reasons: 'scheme' for mailto:, javascript: and other non-http schemes,
     'invalid_url' for text that is not a URL with a host.
     """
-    if _NON_HTTP.match(href):
-        raise Rejected("scheme", f"not an http(s) URL: {href[:80]}")
+    reject_other_schemes(href)
     base_url = base if isinstance(base, URL) else parse_url(base)
     try:
         relative = URL(href.strip())
