@@ -43,9 +43,15 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'crawler' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    else:  # a submodule (crawler.urls), which importing everything used to load too
+        try:
+            value = importlib.import_module(f"crawler.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"crawler.{name}":
+                raise
+            raise AttributeError(f"module 'crawler' has no attribute {name!r}") from None
     globals()[name] = value  # later lookups skip this function
     return value
 

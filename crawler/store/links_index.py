@@ -40,13 +40,15 @@ async def defer(db: aiosqlite.Connection) -> bool:
 
 
 async def build(db: aiosqlite.Connection, path: Path,
-                note: Callable[[str], None] = log.info) -> None:
-    """Create the index (in the caller's transaction); `note` hears of a long build."""
+                note: Callable[[str], None] | None = None) -> None:
+    """Create the index (in the caller's transaction); `note` (else the log) hears of a
+    long build."""
     async with db.execute("SELECT max(rowid) FROM links") as cur:  # a count without a scan
         row = await cur.fetchone()
     rows = row[0] if row is not None and row[0] is not None else 0
     if rows >= ANNOUNCE_FROM:
-        note(f"indexing the {rows:,} links of {path} by target (once, as a new crawl ends)")
+        say = note or log.info
+        say(f"indexing the {rows:,} links of {path} by target (once, as a new crawl ends)")
     # The sort that builds it takes what the page cache may: at the crawl's
     # 16 MiB that put the 100,000-page long crawl's peak RSS up 16 MB at its
     # end, to 146 MB. With 4 MiB it took nothing more, and 0.81-0.87x the

@@ -26,7 +26,7 @@ def utc_now() -> str:
 def iso_time(epoch: float) -> str:
     """`epoch` as "2026-11-30T21:08:35.123Z" (milliseconds truncated, as datetime's)."""
     second = math.floor(epoch)
-    micros = round((epoch - second) * 1_000_000)  # datetime rounds to microseconds so
+    micros = round((epoch - second) * 1_000_000)  # to the microsecond, as datetime does
     if micros == 1_000_000:
         second, micros = second + 1, 0
     return f"{_second_text(second)}{micros // 1000:03d}Z"

@@ -254,7 +254,7 @@ class Store:
         """Build the index `open` deferred; not after a failed write (the next open does)."""
         if self._links_index_deferred and self.failure is None:
             async with self.transaction() as db:
-                await links_index.build(db, self.path, self.on_note or links_index.log.info)
+                await links_index.build(db, self.path, self.on_note)
             self._links_index_deferred = False
 
     @property
