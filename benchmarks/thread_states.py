@@ -6,7 +6,8 @@ each of the crawl's threads and of its reader processes from `/proc`. Prints
 the share of samples with 0, 1, 2, 3... of them runnable, each one's busy
 share, and, of the samples where only one was runnable, which. On two cores
 any sample with fewer than two runnable is a core the crawl left idle; the
-one runnable alone is the stage the others were waiting for::
+one runnable alone is the stage the others were waiting for. Last, the CPU
+each of them used, per page stored (from the same samples)::
 
     .venv/bin/python benchmarks/throughput.py --only ours --runs 1   # makes the site
     .venv/bin/python benchmarks/thread_states.py
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -32,55 +34,70 @@ import throughput
 SITE = throughput.OUT_DIR / "site-10000"
 
 
-def state(stat_path: str) -> str | None:
-    """The one-letter scheduler state in a /proc stat file (R: running or runnable)."""
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def stat(stat_path: str) -> tuple[str, float] | None:
+    """(the one-letter scheduler state, R: running or runnable; CPU seconds so far)."""
     try:
         with open(stat_path) as f:
-            stat = f.read()
+            text = f.read()
     except OSError:
         return None
-    return stat[stat.rindex(")") + 2]
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
-def runnable(pid: int, names: dict[str, str]) -> list[str] | None:
-    """The crawl's threads and reader processes runnable now (None: it has ended)."""
+def runnable(pid: int, names: dict[str, str], cpu: dict[str, float]) -> list[str] | None:
+    """The crawl's threads and reader processes runnable now (None: it has ended); each
+    one's CPU seconds so far go into `cpu`."""
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return None
-    found = []
-    for tid in tids:
-        if state(f"/proc/{pid}/task/{tid}/stat") != "R":
-            continue
-        if tid == str(pid):
-            found.append("event loop")
-            continue
-        if tid not in names:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                names[tid] = f"thread {tid} ({f.read().strip()})"
-        found.append(names[tid])
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             children = f.read().split()
     except OSError:
         children = []
-    found += [f"reader {child}" for child in children if state(f"/proc/{child}/stat") == "R"]
+    found = []
+    for tid in tids:
+        if tid not in names:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            names[tid] = "event loop" if tid == str(pid) else f"thread {tid} ({comm})"
+        found += _note(f"/proc/{pid}/task/{tid}/stat", names[tid], cpu)
+    for child in children:
+        found += _note(f"/proc/{child}/stat", f"reader {child}", cpu)
     return found
 
 
-def sample(command: list[str], every: float, timeout: float) -> tuple[int, Counter[int],
-                                                                      Counter[str], Counter[str]]:
-    """Run `command`, sampling until it ends: (samples, by count, busy, alone)."""
+def _note(stat_path: str, name: str, cpu: dict[str, float]) -> list[str]:
+    """[name] if runnable; its CPU so far into `cpu`."""
+    read = stat(stat_path)
+    if read is None:
+        return []
+    cpu[name] = read[1]
+    return [name] if read[0] == "R" else []
+
+
+def sample(command: list[str], every: float, timeout: float
+           ) -> tuple[int, Counter[int], Counter[str], Counter[str], dict[str, float]]:
+    """Run `command`, sampling until it ends: (samples, by count, busy, alone, CPU s)."""
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     by_count: Counter[int] = Counter()
     busy: Counter[str] = Counter()
     alone: Counter[str] = Counter()
     names: dict[str, str] = {}
+    cpu: dict[str, float] = {}
     samples, deadline = 0, time.monotonic() + timeout
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             time.sleep(every)
-            found = runnable(proc.pid, names)
+            found = runnable(proc.pid, names, cpu)
             if found is None:
                 break
             samples += 1
@@ -94,7 +111,7 @@ def sample(command: list[str], every: float, timeout: float) -> tuple[int, Count
         _, err = proc.communicate()
     if proc.returncode != 0:
         sys.exit(f"the crawl failed ({proc.returncode}): {err.decode()[-500:]}")
-    return samples, by_count, busy, alone
+    return samples, by_count, busy, alone, cpu
 
 
 def main() -> None:
@@ -110,7 +127,9 @@ def main() -> None:
     with nginx.NginxServer(SITE, args.port), tempfile.TemporaryDirectory() as tmp:
         config = throughput.write_our_config(f"http://127.0.0.1:{args.port}/index.html")
         command = [*prefix, "run", str(config), "-o", str(Path(tmp) / "crawl.db")]
-        samples, by_count, busy, alone = sample(command, args.every, args.timeout)
+        samples, by_count, busy, alone, cpu = sample(command, args.every, args.timeout)
+        with sqlite3.connect(Path(tmp) / "crawl.db") as con:
+            pages = con.execute("SELECT count(*) FROM pages").fetchone()[0]
     if not samples:
         sys.exit("no samples: the crawl ended at once")
     print(f"{samples} samples every {args.every * 1000:g} ms")
@@ -120,6 +139,10 @@ def main() -> None:
                                              for name, n in busy.most_common()))
     print("alone (or none):   " + "  ".join(f"{name} {n / samples:.0%}"
                                              for name, n in alone.most_common()))
+    # As of the last sample: a thread's last few ms after it are not counted.
+    print(f"CPU-ms a page ({pages:,} pages): " + "  ".join(
+        f"{name} {seconds * 1000 / max(pages, 1):.2f}"
+        for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]) if seconds >= 0.05))
 
 
 if __name__ == "__main__":

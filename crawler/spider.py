@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -108,20 +108,14 @@ def follow_all(response: Response) -> Iterable[str]:
     return dict.fromkeys(link.url or link.href for link in page.links)
 
 
-async def iterate(result: Any) -> AsyncIterator[Any]:
-    """Whatever a callback returned, as an async iterator of yielded values."""
-    if inspect.isawaitable(result):
-        result = await result
+def values_of(result: Any) -> Iterable[Any]:
+    """What a callback that is not an async generator returned (awaited if it was
+    awaitable), as an iterable of yielded values."""
     if result is None:
-        return
-    if inspect.isasyncgen(result):
-        async for value in result:
-            yield value
-    elif isinstance(result, (Request, Item, Mapping, str)):
-        yield result
-    else:
-        for value in result:
-            yield value
+        return ()
+    if isinstance(result, (Request, Item, Mapping, str)):
+        return (result,)
+    return result  # type: ignore[no-any-return]
 
 
 def load_spider(target: str) -> type[Spider]:

@@ -75,3 +75,51 @@ def test_a_link_past_max_depth_counts_as_too_deep_even_when_seen() -> None:
     admit, _, dropped = admission({"http://127.0.0.1:8000/a.html"}, max_depth=0)
     assert admit.schedule_url("http://127.0.0.1:8000/a.html", PARENT) == "max_depth"
     assert dropped == Counter(max_depth=1)
+
+
+PAGE_LINKS = [
+    "http://127.0.0.1:8000/a.html",            # seen
+    "http://127.0.0.1:8000/new.html",          # new
+    "http://127.0.0.1:8000/new.html",          # new, then a duplicate on the same page
+    "HTTP://127.0.0.1:8000/./a.html#top",      # seen, once canonical
+    "mailto:someone@127.0.0.1",
+    "http://elsewhere.invalid/",
+    "http://127.0.0.1:8000/b.html",            # seen
+]
+
+
+@pytest.mark.parametrize("max_depth", [None, 0])
+def test_a_pages_links_scheduled_together_end_as_they_would_one_by_one(
+        max_depth: int | None) -> None:
+    together, together_frontier, together_dropped = admission(
+        {"http://127.0.0.1:8000/a.html", "http://127.0.0.1:8000/b.html"}, max_depth=max_depth)
+    alone, alone_frontier, alone_dropped = admission(
+        {"http://127.0.0.1:8000/a.html", "http://127.0.0.1:8000/b.html"}, max_depth=max_depth)
+
+    together.schedule_urls(PAGE_LINKS, PARENT)
+    for link in PAGE_LINKS:
+        alone.schedule_url(link, PARENT)
+
+    assert together_frontier.added == alone_frontier.added
+    assert together_dropped == alone_dropped
+    if max_depth is None:
+        assert together_frontier.added == [("http://127.0.0.1:8000",
+                                            "http://127.0.0.1:8000/new.html")]
+        assert together_dropped == Counter(duplicate=4, scheme=1, offsite=1)
+    else:
+        assert together_dropped == Counter(max_depth=6, scheme=1)  # depth before scope
+
+
+def test_a_request_dropped_hook_hears_of_a_pages_links_in_page_order() -> None:
+    heard: list[tuple[str, str]] = []
+    frontier, dropped = Seen({"http://127.0.0.1:8000/a.html"}), Counter[str]()
+    hooks = Hooks.of({"request_dropped": lambda url, reason: heard.append((url, reason))})
+    admit = Admission(ScopeConfig(allowed_domains=("127.0.0.1",)), frontier, dropped=dropped,
+                      hooks=hooks, offer=lambda host: None, form=DEFAULT_FORM)
+
+    admit.schedule_urls(PAGE_LINKS[:5], PARENT)
+
+    assert heard == [("http://127.0.0.1:8000/a.html", "duplicate"),
+                     ("http://127.0.0.1:8000/new.html", "duplicate"),
+                     ("http://127.0.0.1:8000/a.html", "duplicate"),
+                     ("mailto:someone@127.0.0.1", "scheme")]

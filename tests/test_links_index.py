@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from crawler import Crawler
+from crawler.store import links_index
 from crawler.store.records import PageRecord
 from crawler.store.sqlite import Store
+from tests.conftest import make_config
+from tests.site import html_page
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -81,3 +85,29 @@ async def test_a_crawl_that_died_before_closing_gets_its_links_index_when_next_o
 
     async with Store(db):
         assert has_links_index(db)
+
+
+async def test_a_crawl_says_when_it_indexes_many_links_at_its_end(
+        site_server, out_db, monkeypatch) -> None:
+    # A million links take seconds to index, after the last page: said, so the crawl
+    # does not look hung. Here "many" is lowered to the site's 3 links.
+    server = site_server({"/": html_page("home", links=["/a", "/b"]),
+                          "/a": html_page("a", links=["/"]), "/b": html_page("b")})
+    said: list[str] = []
+    monkeypatch.setattr(links_index, "ANNOUNCE_FROM", 3)
+    await Crawler(config=make_config([server.url("/")]), output=out_db,
+                  announce=said.append, progress=False).run()
+
+    assert f"indexing the 3 links of {out_db} by target (once, as a new crawl ends)" in said
+    assert uses_links_index(out_db)
+
+
+async def test_a_crawl_with_few_links_indexes_them_without_a_word(
+        site_server, out_db) -> None:
+    server = site_server({"/": html_page("home", links=["/a"]), "/a": html_page("a")})
+    said: list[str] = []
+    await Crawler(config=make_config([server.url("/")]), output=out_db,
+                  announce=said.append, progress=False).run()
+
+    assert not any("indexing" in line for line in said), said
+    assert has_links_index(out_db)

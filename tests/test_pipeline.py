@@ -9,10 +9,13 @@ loopback HTTP in the other test files.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler import Crawler, Request, Spider
 from crawler.engine.outcome import Outcome
@@ -23,6 +26,7 @@ from crawler.fetch.mounts import Mounts
 from crawler.hooks import Hooks
 from crawler.models import Response
 from crawler.politeness.retries import RetryPolicy
+from crawler.store.records import iso_time
 from crawler.urls import canonicalize
 from tests.conftest import make_config, rows
 
@@ -222,3 +226,16 @@ async def test_a_redirect_is_a_page_row_and_a_hop_that_does_not_count_as_a_page(
     assert result.hop is not None and result.hop.url == url("/next")
     assert result.hop.redirects == ((301, url("/")),)
 
+
+
+@settings(max_examples=2000, deadline=None)
+@given(second=st.integers(0, 4_102_444_800),  # 1970 to 2100
+       fraction=st.one_of(st.floats(0, 1, exclude_max=True),
+                          st.sampled_from([0.9999996, 0.9999994, 0.0009995, 0.0000005])))
+def test_page_times_read_as_datetime_prints_them_to_the_millisecond(
+        second: int, fraction: float) -> None:
+    # iso_time caches each second's text; its rounding must stay datetime's.
+    epoch = second + fraction
+    stamp = datetime.fromtimestamp(epoch, UTC)
+    expected = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+    assert iso_time(epoch) == expected

@@ -19,9 +19,12 @@ from crawler.urls import (
     Rejected,
     canonicalize,
     canonicalize_plain,
+    host_in_key,
     host_key,
+    host_of,
     join,
     join_plain,
+    plain_host_key,
 )
 from tests.conftest import make_config
 
@@ -94,6 +97,13 @@ def test_host_key_is_scheme_host_and_port() -> None:
     assert host_key("http://127.0.0.1:8080/a") != host_key("http://127.0.0.1:8081/a")
 
 
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/x", "https://Example.COM/", "http://[::1]:8080/", "http://[::1]/",
+    "http://b\u00fccher.example/", "http://xn--bcher-kva.example:81/a", "https://a.b.c./"])
+def test_the_host_in_a_host_key_is_the_urls_host(url: str) -> None:
+    assert host_in_key(host_key(url)) == host_of(url)
+
+
 def test_an_empty_path_canonicalizes_to_slash() -> None:
     assert canonicalize("http://127.0.0.1:8080") == canonicalize("http://127.0.0.1:8080/")
     assert canonicalize("http://127.0.0.1:8080?q=1") == "http://127.0.0.1:8080/?q=1"
@@ -146,6 +156,7 @@ def test_plain_canonicalize_agrees_with_the_full_parser(scheme: str, host: str, 
     except Rejected:
         slow = None
     assert fast == slow, href
+    assert plain_host_key(fast) == host_key(fast), href
 
 
 def test_plain_canonicalize_lowercases_and_drops_the_default_port() -> None:

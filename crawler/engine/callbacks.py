@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 from crawler.engine.outcome import Failure
 from crawler.models import Item, Request, Response
 from crawler.politeness.directives import PageDirectives, unfollowed
-from crawler.spider import Spider, iterate
+from crawler.spider import Spider, values_of
 
 
 @dataclass(slots=True)
@@ -27,8 +28,15 @@ async def call_back(spider: Spider, response: Response) -> Yielded:
     yielded = Yielded()
     callback = response.request.callback or spider.parse
     try:
-        async for value in iterate(callback(response)):
-            _collect(value, yielded, spider.item_type)
+        result = callback(response)
+        if inspect.isawaitable(result):
+            result = await result
+        if inspect.isasyncgen(result):
+            async for value in result:
+                _collect(value, yielded, spider.item_type)
+        else:  # not through `iterate`: an async step per link was 4% of the loop's samples
+            for value in values_of(result):
+                _collect(value, yielded, spider.item_type)
     except Exception as exc:
         yielded.failure = Failure("callback", f"{type(exc).__name__}: {exc}",
                                   traceback=traceback.format_exc())

@@ -131,6 +131,7 @@ class Crawler:
         """
         store = Store(self.output)
         store.on_failure = self._storage_failed
+        store.on_note = self._announce
         try:
             async with store:
                 if store.lock is not None and store.lock.previous is not None:

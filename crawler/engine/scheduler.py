@@ -64,6 +64,7 @@ class Scheduler:
         # Admitting requests (synchronous, called by workers and the engine).
         self.schedule = self.admission.schedule
         self.schedule_url = self.admission.schedule_url
+        self.schedule_urls = self.admission.schedule_urls
         self._agent = robots_agent(config)
         self._robots = None if robots is None else RobotsLoader(
             robots, self.politeness, agent=self._agent, on_known=self._offer)

@@ -9,7 +9,7 @@ into the same store batch as the page. Synchronous: everything here buffers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from crawler.engine import redirects
@@ -34,6 +34,8 @@ class Follower(Protocol):
     def schedule(self, request: Request, parent: Request | None = None) -> str | None: ...
 
     def schedule_url(self, url: str, parent: Request) -> str | None: ...
+
+    def schedule_urls(self, urls: Sequence[str], parent: Request) -> None: ...
 
     def retry(self, request: Request, delay: float, *, cool_host: float | None = None
               ) -> None: ...
@@ -121,11 +123,15 @@ class Settler:
     def _follow(self, request: Request, outcome: Outcome) -> bool:
         """Schedule what the callback yielded and a redirect's hop; True if the hop was taken."""
         scheduler = self._scheduler
-        for new in outcome.follow:
-            if isinstance(new, str):
-                scheduler.schedule_url(new, request)
-            else:
-                scheduler.schedule(new, parent=request)
+        follow = outcome.follow
+        if all(isinstance(new, str) for new in follow):  # the default parse: links only
+            scheduler.schedule_urls(follow, request)  # type: ignore[arg-type]
+        else:
+            for new in follow:
+                if isinstance(new, str):
+                    scheduler.schedule_url(new, request)
+                else:
+                    scheduler.schedule(new, parent=request)
         for url in outcome.unfollowed:
             self.dropped(url, "nofollow")
         return outcome.hop is not None and self._hop(request, outcome.hop, outcome)

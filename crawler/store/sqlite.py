@@ -193,6 +193,7 @@ class Store:
         # The first write that failed (disk full, I/O error, ...); the crawl stops on it.
         self.failure: StorageError | None = None
         self.on_failure: Callable[[StorageError], None] | None = None
+        self.on_note: Callable[[str], None] | None = None  # what closing takes long doing
         self.unstored_pages = 0  # pages taken into batches that could not be written
         self._db: aiosqlite.Connection | None = None
         self._links_index_deferred = False  # links(url) waits for close (links_index)
@@ -253,7 +254,7 @@ class Store:
         """Build the index `open` deferred; not after a failed write (the next open does)."""
         if self._links_index_deferred and self.failure is None:
             async with self.transaction() as db:
-                await links_index.build(db, self.path)
+                await links_index.build(db, self.path, self.on_note)
             self._links_index_deferred = False
 
     @property
