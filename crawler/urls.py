@@ -197,10 +197,15 @@ def host_in_key(key: str) -> str:
 
 def domain_allowed(host: str, allowed: Sequence[str], *, subdomains: bool) -> bool:
     """Whether `host` is one of `allowed`, or (with `subdomains`) below one."""
-    if not allowed:
+    if not allowed or host in allowed:
         return True
-    return any(host == domain or (subdomains and host.endswith("." + domain))
-               for domain in allowed)
+    return subdomains and host.endswith(_subdomain_suffixes(tuple(allowed)))
+
+
+@lru_cache(maxsize=16)
+def _subdomain_suffixes(allowed: tuple[str, ...]) -> tuple[str, ...]:
+    # One endswith over a tuple, not a generator per host: asked for every new URL.
+    return tuple("." + domain for domain in allowed)
 
 
 def _parse(url: str) -> URL:

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from crawler.config import ScopeConfig
-from crawler.engine.admission import Admission
+from crawler.engine.admission import Admission, Scope
 from crawler.hooks import Hooks
 from crawler.models import Request
 from crawler.urls import DEFAULT_FORM
@@ -123,3 +123,16 @@ def test_a_request_dropped_hook_hears_of_a_pages_links_in_page_order() -> None:
                      ("http://127.0.0.1:8000/new.html", "duplicate"),
                      ("http://127.0.0.1:8000/a.html", "duplicate"),
                      ("mailto:someone@127.0.0.1", "scheme")]
+
+
+@pytest.mark.parametrize(("path", "reason"), [
+    ("/a/b/c/d/e/f", None),                 # many segments, none repeated
+    ("/a/b/a/b", None),                     # each twice: the limit
+    ("/a/b/a/b/a", "repeated_segments"),    # "a" three times
+    ("/x/a/y/a/z/a/w", "repeated_segments"),
+    ("/a/a", None),
+])
+def test_a_path_naming_one_segment_more_often_than_allowed_is_a_trap(
+        path: str, reason: str | None) -> None:
+    scope = Scope(ScopeConfig(allowed_domains=("127.0.0.1",), max_repeated_segments=2))
+    assert scope.refuse(f"http://127.0.0.1:8000{path}") == reason

@@ -13,7 +13,9 @@ import pytest
 
 from crawler import Crawler, Request, Spider, crawl
 from crawler.errors import CrawlerError, StorageError
+from crawler.frontier import codec as codec_module
 from crawler.frontier import windows as windows_module
+from crawler.frontier.codec import RequestCodec
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.frontier.windows import Windows
 from crawler.store.records import PageRecord, iso_time
@@ -312,3 +314,22 @@ async def test_a_batch_part_that_fails_takes_its_pages_back_with_it(tmp_path) ->
         assert store.failure is not None and store.unstored_pages == 1
 
     assert scalar(tmp_path / "x.db", "SELECT count(*) FROM pages") == 0
+
+
+NOT_DEFAULT = {"meta": {"page": 2}, "headers": {"Accept-Language": "fr"}, "dont_filter": True,
+               "tries": 2, "failures": ("HTTP 503",), "last_hash": "ab12", "kind": "sitemap",
+               "redirects": ((301, "http://127.0.0.1/a"),), "method": "POST", "body": b"q=1"}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_DEFAULT))
+def test_a_request_with_any_field_off_its_default_is_not_stored_as_a_plain_link(
+        name: str) -> None:
+    # The codec tells a plain link by one comparison of all these fields at once.
+    assert set(NOT_DEFAULT) == set(codec_module._DEFAULTS)  # a new field needs a case here
+    codec = RequestCodec()
+    plain = Request("http://127.0.0.1/x", depth=1, referrer="http://127.0.0.1/")
+    assert codec.encode(plain) is None
+    request = Request("http://127.0.0.1/x", **{name: NOT_DEFAULT[name]})
+    extra = codec.encode(request)
+    assert extra is not None
+    assert getattr(codec.decode(request.url, 0, 0, None, extra), name) == NOT_DEFAULT[name]

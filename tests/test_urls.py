@@ -19,6 +19,7 @@ from crawler.urls import (
     Rejected,
     canonicalize,
     canonicalize_plain,
+    domain_allowed,
     host_in_key,
     host_key,
     host_of,
@@ -273,3 +274,18 @@ def test_every_tracking_parameter_is_named_in_the_readme() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     missing = [name for name in TRACKING_PARAMS if f"`{name}`" not in readme]
     assert not missing
+
+
+@pytest.mark.parametrize(("host", "subdomains", "allowed"), [
+    ("example.com", False, True), ("example.com", True, True),
+    ("www.example.com", True, True), ("a.b.example.com", True, True),
+    ("www.example.com", False, False),
+    ("badexample.com", True, False),  # a suffix, not a subdomain
+    ("example.org", True, True),  # the second domain allowed
+    ("example.net", True, False),
+])
+def test_a_host_is_allowed_when_it_is_or_sits_below_an_allowed_domain(
+        host: str, subdomains: bool, allowed: bool) -> None:
+    assert domain_allowed(host, ("example.com", "example.org"),
+                          subdomains=subdomains) is allowed
+    assert domain_allowed(host, (), subdomains=subdomains)  # no list: everything

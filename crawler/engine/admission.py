@@ -98,7 +98,11 @@ class Scope:
         segments = [s for s in path.split("/") if s]
         if len(segments) > scope.max_path_segments:
             return "too_many_segments"
-        if segments and max(Counter(segments).values()) > scope.max_repeated_segments:
+        # Counting is only needed when some segment repeats: a set says so at C speed
+        # (a Counter per new URL was 5-8% of the loop's samples on the long crawl).
+        if (len(segments) > scope.max_repeated_segments
+                and len(set(segments)) < len(segments)
+                and max(Counter(segments).values()) > scope.max_repeated_segments):
             return "repeated_segments"
         return None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,11 @@ COLUMNS = ("url", "callback", "depth", "priority", "referrer", "href", "frontier
 
 _DEFAULTS = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
              for f in dataclasses.fields(Request) if f.name not in COLUMNS}
+# A plain link (every other field at its default) is told in one C call and one
+# tuple comparison: the field-by-field loop was 6% of the loop's samples on the
+# long crawl, whose pages each add 50 new links.
+_OTHER_FIELDS = operator.attrgetter(*_DEFAULTS)
+_DEFAULT_VALUES = tuple(_DEFAULTS.values())
 
 
 class RequestCodec:
@@ -50,6 +56,8 @@ class RequestCodec:
 
     def encode(self, request: Request) -> str | None:
         """What a plain link lacks, as JSON; None for a plain link."""
+        if request.callback is None and _OTHER_FIELDS(request) == _DEFAULT_VALUES:
+            return None
         extra = _extra_fields(request)
         if request.body is not None or _credentials(request):
             # A form may hold a password, a header a token: never written down.
@@ -78,7 +86,7 @@ class RequestCodec:
         request = Request(url, priority=priority, depth=depth, referrer=referrer,
                           frontier_id=frontier_id, callback=callback)
         for name, value in extra.items():
-            setattr(request, name, tuple(value) if isinstance(value, list) else value)
+            setattr(request, name, _as_tuples(value))
         if live is not None:
             request.callback, request.meta, request.body = live.callback, live.meta, live.body
             request.headers = live.headers
@@ -101,6 +109,12 @@ class RequestCodec:
 
 def _credentials(request: Request) -> bool:
     return bool(request.headers) and any(secrets.sensitive(name) for name in request.headers)
+
+
+def _as_tuples(value: Any) -> Any:
+    """JSON's lists back as the tuples a Request holds (`redirects` nests them: a hop
+    read back from the frontier had lists for its (status, url) pairs)."""
+    return tuple(_as_tuples(item) for item in value) if isinstance(value, list) else value
 
 
 def _extra_fields(request: Request) -> dict[str, Any]:
