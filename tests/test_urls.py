@@ -111,7 +111,7 @@ def test_an_empty_path_canonicalizes_to_slash() -> None:
 
 
 # The fast string path must agree with the full yarl path on every href it accepts.
-_HREF_CHARS = "abcXYZ019-._~/!$&'()*+,;=:@?#%. é"
+_HREF_CHARS = "abcXYZ019-._~/!$&'()*+,;=:@?#%. é中😀\u00a0"
 
 
 @settings(max_examples=3000, deadline=None)
