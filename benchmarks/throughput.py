@@ -100,8 +100,11 @@ def baseline_command(ref: str, config: Path) -> Callable[[str, Path], list[str]]
     if not tree.exists():
         subprocess.run(["git", "worktree", "add", "--detach", str(tree), sha], cwd=BENCH_DIR,
                        check=True, capture_output=True)
-    # -c, not -m: sys.path[0] would be the working directory (this checkout).
-    code = (f"import sys; sys.path.insert(0, {str(tree)!r}); import crawler; "
+    # -c, not -m: sys.path[0] would be the working directory (this checkout). And in
+    # the tree: its reader processes, before they were started with -P, imported
+    # `crawler` from the working directory, which read its pages with this checkout's code.
+    code = (f"import os, sys; os.chdir({str(tree)!r}); sys.path.insert(0, {str(tree)!r}); "
+            "import crawler; "
             f"assert crawler.__file__.startswith({str(tree)!r}); "
             "from crawler.cli import main; sys.exit(main(sys.argv[1:]))")
     return lambda start_url, db: [sys.executable, "-c", code, "run", str(config),

@@ -9,8 +9,9 @@ import pytest
 from crawler.config import ScopeConfig
 from crawler.engine.admission import Admission, Scope
 from crawler.hooks import Hooks
+from crawler.html.parser import LinkColumns, parse_page
 from crawler.models import Request
-from crawler.urls import DEFAULT_FORM
+from crawler.urls import BASE_FORM, DEFAULT_FORM, Canonicalizer
 
 
 class Seen:
@@ -123,6 +124,51 @@ def test_a_request_dropped_hook_hears_of_a_pages_links_in_page_order() -> None:
                      ("http://127.0.0.1:8000/new.html", "duplicate"),
                      ("http://127.0.0.1:8000/a.html", "duplicate"),
                      ("mailto:someone@127.0.0.1", "scheme")]
+
+
+PAGE = b"""<html><body>
+<a href="a.html">seen</a> <a href="new.html">new</a> <a href="./new.html">again</a>
+<a href="mailto:someone@127.0.0.1">mail</a> <a href="http://elsewhere.invalid/x">off</a>
+<a href="http://xn--bcher-kva.example/">idn</a> <a href="view?b=2&a=1">query</a>
+</body></html>"""
+
+
+def page_links(form: Canonicalizer) -> list[str]:
+    page = parse_page(PAGE, "http://127.0.0.1:8000/", form=form)
+    return list(dict.fromkeys(link.url or link.href for link in page.links))
+
+
+@pytest.mark.parametrize("columns", [False, True])  # read on the loop, or in a reader
+def test_a_pages_own_targets_are_admitted_without_the_canonical_form_and_end_the_same(
+        columns: bool) -> None:
+    page = parse_page(PAGE, "http://127.0.0.1:8000/", form=DEFAULT_FORM)
+    if columns:
+        page.links = LinkColumns(page.links)
+    trusted, trusted_frontier, trusted_dropped = admission({"http://127.0.0.1:8000/a.html"})
+    plain, plain_frontier, plain_dropped = admission({"http://127.0.0.1:8000/a.html"})
+    links = page_links(DEFAULT_FORM)
+
+    trusted.schedule_urls(links, PARENT, page)
+    plain.schedule_urls(links, PARENT)
+
+    assert trusted_frontier.added == plain_frontier.added
+    assert ("http://127.0.0.1:8000", "http://127.0.0.1:8000/view?a=1&b=2") in \
+        trusted_frontier.added
+    assert trusted_dropped == plain_dropped == Counter(duplicate=1, scheme=1, offsite=2)
+    # Only the refused href (mailto:) went through the canonical form.
+    assert trusted._canonical.cache_info().misses == 1  # type: ignore[attr-defined]
+    assert plain._canonical.cache_info().misses == 5  # type: ignore[attr-defined]
+
+
+def test_targets_made_in_another_form_are_made_canonical_again() -> None:
+    page = parse_page(PAGE, "http://127.0.0.1:8000/", form=BASE_FORM)  # query kept as written
+    admit, frontier, _ = admission({"http://127.0.0.1:8000/a.html"})
+
+    admit.schedule_urls(page_links(BASE_FORM), PARENT, page)
+
+    added = [url for _, url in frontier.added]
+    assert "http://127.0.0.1:8000/view?a=1&b=2" in added
+    assert "http://127.0.0.1:8000/view?b=2&a=1" not in added
 
 
 @pytest.mark.parametrize(("path", "reason"), [

@@ -165,6 +165,23 @@ async def test_a_reader_that_dies_is_replaced_and_no_page_is_lost(site_server, o
     assert not any(alive(pid) for pid in killed)
 
 
+async def test_readers_run_the_crawls_own_code_whatever_the_working_directory_holds(
+        site_server, out_db, tmp_path, monkeypatch) -> None:
+    # Run from another checkout, a reader started with `-c` imported that checkout's
+    # `crawler` (the working directory comes first on sys.path).
+    (tmp_path / "crawler").mkdir()
+    (tmp_path / "crawler" / "__init__.py").write_text("raise ImportError('the wrong crawler')\n")
+    monkeypatch.chdir(tmp_path)
+    server = site_server(many_pages(20))
+    crawler = Crawler(config=make_config([server.url("/")], fetch={"parse_processes": 1}),
+                      output=out_db)
+    await crawler.run()
+    assert crawler.readers is not None and crawler.readers.replaced == 0
+    pages = rows(out_db, "SELECT title, text FROM pages WHERE status = 200 AND url LIKE '%/p/%'")
+    assert len(pages) == 20 and all(p["text"] and p["title"] for p in pages)
+    assert rows(out_db, "SELECT kind FROM errors WHERE kind != 'http'") == []
+
+
 class DyingPool(ReaderPool):
     """A pool whose readers always die holding the page."""
 

@@ -111,7 +111,7 @@ def test_an_empty_path_canonicalizes_to_slash() -> None:
 
 
 # The fast string path must agree with the full yarl path on every href it accepts.
-_HREF_CHARS = "abcXYZ019-._~/!$&'()*+,;=:@?#%. é"
+_HREF_CHARS = "abcXYZ019-._~/!$&'()*+,;=:@?#%. é中😀\u00a0"
 
 
 @settings(max_examples=3000, deadline=None)
@@ -142,7 +142,8 @@ def test_plain_join_resolves_dot_segments_like_rfc_3986() -> None:
 @settings(max_examples=3000, deadline=None)
 @given(scheme=st.sampled_from(["http", "HTTP", "https", "hTtPs", "ftp"]),
        host=st.sampled_from(["127.0.0.1", "Example.COM", "a-b.c", "x", "a..b", "-a.b", "a.b.",
-                             "1.2.3.4.5", "999.1.1.1", "a.b.9"]),
+                             "1.2.3.4.5", "999.1.1.1", "a.b.9", "xn--bcher-kva.de",
+                             "www.XN--Bcher-kva.de"]),
        port=st.sampled_from(["", ":80", ":443", ":8080", ":0080", ":", ":65536", ":99999", ":9",
                              ":52247", ":65535", ":123456"]),
        rest=st.text(alphabet=_HREF_CHARS, max_size=25))
@@ -158,6 +159,16 @@ def test_plain_canonicalize_agrees_with_the_full_parser(scheme: str, host: str, 
         slow = None
     assert fast == slow, href
     assert plain_host_key(fast) == host_key(fast), href
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/x", "https://Example.COM/", "http://[::1]:8080/", "http://[::1]/",
+    "http://b\u00fccher.example/", "http://xn--bcher-kva.example:81/a", "http://u:p@a.com/",
+    "https://a.b.c./?q=1"])
+def test_the_host_key_of_any_canonical_url_by_string_operations_is_host_keys(url: str) -> None:
+    # A page's link targets are admitted by it without yarl: punycode, IPv6 and user
+    # info must still give the key the politeness gate knows the host by.
+    assert plain_host_key(canonicalize(url)) == host_key(url)
 
 
 def test_plain_canonicalize_lowercases_and_drops_the_default_port() -> None:

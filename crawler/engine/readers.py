@@ -193,8 +193,11 @@ class ReaderPool:
     async def _spawn(self) -> None:
         if self._closing:
             return
+        # -P: `-c` would put the working directory first on sys.path, before the
+        # PYTHONPATH `_child_env` sets, and a `crawler` directory there (another
+        # checkout) would read the pages with other code than the crawl's.
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _READER, stdin=asyncio.subprocess.PIPE,
+            sys.executable, "-P", "-c", _READER, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, env=_child_env())
         if self._closing:  # closed while it started
             proc.kill()

@@ -10,7 +10,7 @@ into the same store batch as the page. Synchronous: everything here buffers.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crawler.engine import redirects
 from crawler.engine.outcome import Failure, Outcome
@@ -19,6 +19,9 @@ from crawler.models import SITEMAP, Request
 from crawler.politeness.retries import RetryPolicy
 from crawler.stats import CrawlStats
 from crawler.store.records import ErrorRecord, ItemRecord, PageRecord, Record
+
+if TYPE_CHECKING:
+    from crawler.html.parser import ParsedPage
 
 
 def count_drop(stats: CrawlStats, hooks: Hooks, url: str, reason: str) -> None:
@@ -35,7 +38,8 @@ class Follower(Protocol):
 
     def schedule_url(self, url: str, parent: Request) -> str | None: ...
 
-    def schedule_urls(self, urls: Sequence[str], parent: Request) -> None: ...
+    def schedule_urls(self, urls: Sequence[str], parent: Request,
+                      page: ParsedPage | None = None) -> None: ...
 
     def retry(self, request: Request, delay: float, *, cool_host: float | None = None
               ) -> None: ...
@@ -125,7 +129,8 @@ class Settler:
         scheduler = self._scheduler
         follow = outcome.follow
         if all(isinstance(new, str) for new in follow):  # the default parse: links only
-            scheduler.schedule_urls(follow, request)  # type: ignore[arg-type]
+            page = outcome.response.parsed_page if outcome.response is not None else None
+            scheduler.schedule_urls(follow, request, page)  # type: ignore[arg-type]
         else:
             for new in follow:
                 if isinstance(new, str):

@@ -52,7 +52,7 @@ class LinkColumns(Sequence[Link]):
     encoding the rows again; `Link`s are decoded only when something iterates.
     """
 
-    __slots__ = ("_links", "count", "json", "targets")
+    __slots__ = ("_links", "count", "json", "refused", "targets")
 
     def __init__(self, links: Sequence[Link]) -> None:
         # Each row is [placeholder, url, href, text, reason, nofollow]; the store's SQL
@@ -60,14 +60,15 @@ class LinkColumns(Sequence[Link]):
         # escaped too, so '["\u0000",' can only be the start of a row.
         self.json = json.dumps([[_NUL, *link] for link in links], ensure_ascii=False)
         self.targets = list(dict.fromkeys([link.url or link.href for link in links]))
+        self.refused = [link.href for link in links if not link.url]  # targets kept as written
         self.count = len(links)
         self._links: list[Link] | None = None
 
-    def __getstate__(self) -> tuple[str, list[str], int]:
-        return self.json, self.targets, self.count
+    def __getstate__(self) -> tuple[str, list[str], list[str], int]:
+        return self.json, self.targets, self.refused, self.count
 
-    def __setstate__(self, state: tuple[str, list[str], int]) -> None:
-        self.json, self.targets, self.count = state
+    def __setstate__(self, state: tuple[str, list[str], list[str], int]) -> None:
+        self.json, self.targets, self.refused, self.count = state
         self._links = None
 
     def rows_json(self, page_id: int) -> str:
@@ -161,6 +162,16 @@ class ParsedPage:
     def robots_meta(self) -> list[tuple[str, str]]:
         """(name, content) of the head's `<meta name content>` elements."""
         return self.meta if self.meta is not None else robots_meta(self.tree)
+
+    def canonical_targets(self) -> set[str]:
+        """The link targets that are URLs in `form` (not hrefs kept as written because
+        they were refused: mailto:, malformed): canonical already, so admission need
+        not make them so again."""
+        links = self.links
+        if isinstance(links, LinkColumns):
+            made = set(links.targets)
+            return made.difference(links.refused) if links.refused else made
+        return {link.url for link in links if link.url}
 
 
 def parse_page(body: bytes, url: str, encoding: str = "utf-8",
