@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import translate
@@ -171,14 +172,17 @@ def plain_host_key(canonical: str) -> str:
     `host_key` writes differently from the URL (punycode "xn--" labels, which it
     decodes; IPv6 in brackets; user info) go to it. The property test checks the
     two agree.
+
+    Interned: every URL waiting in the frontier's batch keeps its host key, and
+    a long crawl's batch holds ~20,000 of the same few (1.9 MB as copies).
     """
     scheme, _, rest = canonical.partition("://")
     authority = rest.partition("/")[0]
     if "xn--" in authority or "[" in authority or "@" in authority or scheme not in _DEFAULT_PORTS:
-        return host_key(canonical)
+        return sys.intern(host_key(canonical))
     if ":" in authority:
-        return f"{scheme}://{authority}"
-    return f"{scheme}://{authority}:{_DEFAULT_PORTS[scheme]}"
+        return sys.intern(f"{scheme}://{authority}")
+    return sys.intern(f"{scheme}://{authority}:{_DEFAULT_PORTS[scheme]}")
 
 
 def _port_over(port: str | None) -> bool:

@@ -380,6 +380,10 @@ def test_merge_keeps_one_row_per_url_with_its_links(site_server, tmp_path) -> No
     search = subprocess.run(cli_command("search", str(m), "Page"), env=cli_env(),
                             capture_output=True, text=True, timeout=30, check=True)
     assert "/p/4" in search.stdout and "[Page] 4" in search.stdout  # the index was rebuilt
+    # ... with the settings a crawl's file has, so a crawl resumed into it indexes alike.
+    fts_config = "SELECT k, v FROM pages_fts_config WHERE k != 'version' ORDER BY k"
+    assert rows(m, fts_config) == rows(tmp_path / "a.db", fts_config) == [
+        {"k": "automerge", "v": 8}, {"k": "hashsize", "v": 4 * 1024 * 1024}]
 
 
 def test_merging_one_shard_gives_the_same_crawl(site_server, tmp_path) -> None:

@@ -16,7 +16,7 @@ from crawler.errors import CrawlerError, StorageError
 from crawler.frontier import codec as codec_module
 from crawler.frontier import windows as windows_module
 from crawler.frontier.codec import RequestCodec
-from crawler.frontier.sqlite import SqliteFrontier
+from crawler.frontier.sqlite import ADD_ROWS, SqliteFrontier
 from crawler.frontier.windows import Windows
 from crawler.store.records import PageRecord, iso_time
 from crawler.store.schema import SCHEMA_VERSION
@@ -253,6 +253,24 @@ async def queued_frontier(store: Store, urls: int) -> Windows:
         frontier.add("http://a:80", Request(f"http://a/{i}"))
     await store.flush()
     return frontier
+
+
+async def test_a_batch_of_more_urls_than_one_insert_takes_adds_each_new_one_once(
+        tmp_path) -> None:
+    # ADD_ROWS to an INSERT (bounding the JSON SQLite parses at once): this batch
+    # takes three, with duplicates within and across them and of rows already stored.
+    async with Store(tmp_path / "x.db") as store:
+        frontier = SqliteFrontier(store, await store.start_crawl("x", {}))
+        async with store.transaction():
+            assert await frontier.add([("http://a:80", Request("http://a/0"))]) == 1
+        urls = [f"http://a/{i}" for i in range(2 * ADD_ROWS + 100)]
+        batch = urls + urls[:10] + urls[ADD_ROWS:ADD_ROWS + 10]  # the last INSERT: repeats
+        async with store.transaction():
+            added = await frontier.add([("http://a:80", Request(url)) for url in batch])
+
+    assert added == len(urls) - 1
+    stored = [r["url"] for r in rows(tmp_path / "x.db", "SELECT url FROM frontier ORDER BY id")]
+    assert stored == urls  # each once, in the order they came
 
 
 async def test_store_latest_crawl_reports_urls_still_to_fetch(tmp_path) -> None:

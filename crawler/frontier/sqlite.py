@@ -1,8 +1,8 @@
 """The durable frontier: URLs to fetch and the seen-set in the crawl's own SQLite file.
 
 Every accepted URL is a row of the `frontier` table; the unique index on
-(crawl_id, url) is the seen-set, so `add` is one `INSERT OR IGNORE` over a
-JSON array of the batch, and its rowcount says how many were new. Leasing
+(crawl_id, url) is the seen-set, so `add` is `INSERT OR IGNORE` over JSON
+arrays of the batch's rows, and their rowcounts say how many were new. Leasing
 flips a host's next queued rows to `leased` with `UPDATE ... RETURNING`,
 served by a partial index on queued rows. `shares_store` is True: the
 engine adds and settles inside the transaction that stores the pages, so a
@@ -17,13 +17,16 @@ from collections.abc import Mapping, Sequence
 from crawler.frontier.base import State
 from crawler.frontier.codec import RequestCodec
 from crawler.models import Request
-from crawler.store.sqlite import Store
+from crawler.store.sqlite import Store, gather_all
 
 _INSERT = (
     "INSERT OR IGNORE INTO frontier (crawl_id, url, host, priority, depth, referrer, request, "
     "unique_url) SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, "
     "value ->> 5, value ->> 6 FROM json_each(?)"
 )
+# Rows per INSERT: ~300 KB of JSON, which SQLite parses whole before the first
+# row (see store.statements.JSON_CHUNK_CHARS); a long crawl's batch adds ~20,000.
+ADD_ROWS = 2048
 _SET_STATE = "UPDATE frontier SET state = ? WHERE id IN (SELECT value FROM json_each(?))"
 _UNLEASE = "UPDATE frontier SET state = 'queued' WHERE crawl_id = ? AND state = 'leased'"
 _LEASE = (
@@ -47,14 +50,20 @@ class SqliteFrontier:
         self._codec = codec or RequestCodec()
 
     async def add(self, entries: Sequence[tuple[str, Request]]) -> int:
-        encode = self._codec.encode
-        rows = [(request.url, host, request.priority, request.depth, request.referrer,
-                 encode(request), 0 if request.dont_filter else 1)
-                for host, request in entries]
+        arrays = [self._json(entries[start:start + ADD_ROWS])
+                  for start in range(0, len(entries), ADD_ROWS)]
         async with self._store.transaction() as db:
-            cursor = await db.execute(_INSERT, (self._crawl_id,
-                                                json.dumps(rows, ensure_ascii=False)))
-            return cursor.rowcount
+            # Queued together, so the writer thread runs them back to back.
+            cursors = await gather_all(*(db.execute(_INSERT, (self._crawl_id, array))
+                                         for array in arrays))
+            return sum(cursor.rowcount for cursor in cursors)
+
+    def _json(self, entries: Sequence[tuple[str, Request]]) -> str:
+        """`entries` as the JSON array `_INSERT` reads (the rows as tuples only meanwhile)."""
+        encode = self._codec.encode
+        return json.dumps([(request.url, host, request.priority, request.depth,
+                            request.referrer, encode(request), 0 if request.dont_filter else 1)
+                           for host, request in entries], ensure_ascii=False)
 
     async def lease(self, host: str, limit: int) -> list[Request]:
         async with self._store.transaction() as db, db.execute(

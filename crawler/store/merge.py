@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.errors import CrawlerError
-from crawler.store.schema import SCHEMA, SCHEMA_VERSION
+from crawler.store.schema import FTS_SETTINGS, SCHEMA, SCHEMA_VERSION
 
 _STATUS_ORDER = ("finished", "interrupted", "running", "failed")  # worst last
 _SUMMED = ("pages", "errors", "items", "retries", "noindex", "bytes", "duplicates")
@@ -65,7 +65,8 @@ def merge(out: str | Path, shards: Sequence[str | Path], *, name: str | None = N
     con = sqlite3.connect(out)
     try:
         con.executescript(SCHEMA)
-        con.execute("INSERT INTO pages_fts(pages_fts, rank) VALUES ('automerge', 8)")
+        for setting in FTS_SETTINGS:
+            con.execute(setting)
         con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         merged = _merge_into(con, paths, name)
         merged.empty = empty

@@ -37,7 +37,7 @@ from crawler.store.records import (
     utc_now,
 )
 from crawler.store.schema import migrate
-from crawler.store.statements import multirow_inserts
+from crawler.store.statements import json_arrays, multirow_inserts
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,12 @@ _INDEX_PAGES = (
     "INSERT INTO pages_fts(rowid, title, text) "
     "SELECT id, title, text FROM pages WHERE id BETWEEN ? AND ?"
 )
-# All of a batch's links go in as one JSON array through json_each: executemany
-# would re-take the GIL once per row (~12,000 per batch), each time waiting for
-# the busy event loop. (Nesting the array per page measured slower: SQLite then
-# re-serialises each page's part for the inner json_each.)
+# A batch's links go in as JSON arrays through json_each: executemany would
+# re-take the GIL once per row (~12,000 per batch), each time waiting for the
+# busy event loop. (Nesting the array per page measured slower: SQLite then
+# re-serialises each page's part for the inner json_each.) A few arrays of at
+# most ~256 KiB, not one, bound the memory SQLite parses them into
+# (statements.json_arrays).
 _INSERT_LINKS = (
     "INSERT INTO links (page_id, url, href, text) "
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)"
@@ -395,11 +397,13 @@ class Store:
             # One transaction at a time: two interleaved batches on one connection
             # would commit (or roll back) each other's rows.
             async with self.transaction():
+                statements = self._statements(batch)
+                batch.links.clear()  # in the statements' arrays now: not held twice meanwhile
                 # One flat gather: the writer thread runs the pages' statements and
                 # the parts' back to back, and the commit follows the last result
                 # after as few turns of the busy loop as possible (each costs
                 # milliseconds while the write lock is held).
-                results = await gather_all(*self._statements(batch),
+                results = await gather_all(*statements,
                                            *(w for part_writes in writes for w in part_writes))
         except StorageError:
             # Rolled back, frontier marks included: these pages' requests stay
@@ -466,8 +470,8 @@ def _statements(batch: _Batch) -> Iterator[tuple[str, Sequence[Any]]]:
     if batch.pages:
         yield from multirow_inserts(_INSERT_PAGES, batch.pages)
         yield _INDEX_PAGES, (batch.pages[0][0], batch.pages[-1][0])
-    if batch.links:
-        yield _INSERT_LINKS, ("[" + ",".join(batch.links) + "]",)
+    for links in json_arrays(batch.links):
+        yield _INSERT_LINKS, (links,)
     yield from multirow_inserts(_INSERT_SCREENSHOTS, batch.screenshots)
     yield from multirow_inserts(_INSERT_ITEMS, batch.items)
     yield from multirow_inserts(_INSERT_ERRORS, batch.errors)

@@ -39,3 +39,25 @@ def multirow_inserts(prefix: str, rows: Sequence[tuple[Any, ...]]
         chunk = rows[start:start + size]
         yield _values_sql(prefix, columns, size), [v for row in chunk for v in row]
         start += size
+
+
+# The most JSON text one json_each statement takes. SQLite parses the whole text
+# into nodes before the first row: a 400-page batch's links (~2 MB of JSON on
+# the long crawl) raised peak RSS by up to 15 MB for the statement's length,
+# and the frontier's ~20,000 new URLs as much again. At 256 KiB each statement
+# takes ~2 MB, and a batch is a few more statements, queued together.
+JSON_CHUNK_CHARS = 256 * 1024
+
+
+def json_arrays(fragments: Sequence[str], max_chars: int = JSON_CHUNK_CHARS) -> Iterator[str]:
+    """JSON arrays of `fragments` (each one or more array items, comma-joined, without
+    brackets), in order, each of about `max_chars` at most: a fragment longer than
+    that is an array of its own."""
+    start, size = 0, 0
+    for end, fragment in enumerate(fragments):
+        if size and size + len(fragment) > max_chars:
+            yield "[" + ",".join(fragments[start:end]) + "]"
+            start, size = end, 0
+        size += len(fragment) + 1
+    if start < len(fragments):
+        yield "[" + ",".join(fragments[start:]) + "]"
