@@ -169,8 +169,7 @@ class Admission:
             return self._dropped(canonical_url, "max_depth")
         if self.frontier.seen(canonical_url):
             return self._dropped(canonical_url, "duplicate")
-        request = Request(canonical_url, href=url, depth=depth, referrer=parent.url)
-        return self._admit(request, host)
+        return self._follow(canonical_url, url, host, parent)
 
     def schedule_urls(self, urls: Sequence[str], parent: Request,
                       page: ParsedPage | None = None) -> None:
@@ -201,10 +200,14 @@ class Admission:
         made = page.canonical_targets() if page is not None and page.form == self._form else ()
         for url in fresh:
             if url in made:
-                request = Request(url, href=url, depth=parent.depth + 1, referrer=parent.url)
-                self._admit(request, _host_key(url))
+                self._follow(url, url, _host_key(url), parent)
             else:
                 self.schedule_url(url, parent)
+
+    def _follow(self, canonical_url: str, href: str, host: str, parent: Request) -> str | None:
+        """Admit the link `href` of `parent`'s page, made `canonical_url`, one level deeper."""
+        request = Request(canonical_url, href=href, depth=parent.depth + 1, referrer=parent.url)
+        return self._admit(request, host)
 
     def _admit(self, request: Request, host: str) -> str | None:
         reason = self._scope.refuse(request.url, request.kind, host)
