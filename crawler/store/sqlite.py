@@ -38,6 +38,7 @@ from crawler.store.records import (
 )
 from crawler.store.schema import migrate
 from crawler.store.statements import json_arrays, multirow_inserts
+from crawler.store.writes import Writes
 
 log = logging.getLogger(__name__)
 
@@ -204,9 +205,7 @@ class Store:
         self._next_page_id = 1
         self._identity: tuple[int, int] | None = None  # (device, inode) of the open file
         self._write_lock = asyncio.Lock()
-        self._writing = 0  # batches taken and not yet committed (or rolled back)
-        self._written = asyncio.Event()  # set when there are none
-        self._written.set()
+        self._writes = Writes()  # batches taken and not yet committed
         self._last_flush = time.monotonic()
 
     async def __aenter__(self) -> Store:
@@ -381,20 +380,14 @@ class Store:
                 if time.monotonic() - self._last_flush >= self.flush_interval:
                     return await self.flush()
                 return False
-            if not self._writing:  # (a lock held by another transaction: this batch is next)
+            if not self._writes.busy:  # (the lock held by another transaction: next)
                 return await self.flush()
-            await self._written.wait()
+            await self._writes.done()
 
     async def flush(self) -> bool:
         """Write everything buffered (pages, and the parts' writes) in one transaction."""
-        self._writing += 1
-        self._written.clear()
-        try:
+        with self._writes.writing():
             written = await self._write()
-        finally:
-            self._writing -= 1
-            if not self._writing:
-                self._written.set()
         if written is None:
             return False
         parts, writes, results = written
