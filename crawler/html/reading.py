@@ -44,14 +44,17 @@ from crawler.html.parser import (
 from crawler.urls import DEFAULT_FORM, Canonicalizer
 
 HEADER = struct.Struct("<I")  # the length of the pickle that follows
-# A reader's pipes hold ~11 pages each way instead of ~3 (Linux's default 64 KiB).
+# A reader's pipes hold ~40 pages each way instead of ~3 (Linux's default 64 KiB).
 # With 64 KiB a long turn of the event loop left the reader idle once it had read
 # the bodies in its pipe, and the loop then waited on the reader: on the
 # benchmark crawl only one of the loop, the reader and the writer thread was
 # runnable in 40% of the samples, a core idle (benchmarks/thread_states.py).
-# 256 KiB: 29%, 1.02x the pages/s, no more peak RSS. 1 MiB: 17%, 1.06x, but
-# ~35 MB more peak RSS (the writer falls behind and holds its two-batch backlog).
-PIPE_SIZE = 256 * 1024
+# 256 KiB: 29%, 1.02x the pages/s. 1 MiB (Linux's default pipe-max-size): the
+# reader still ran dry 15% of the time at 256 KiB; 1.06-1.12x the pages/s of
+# 256 KiB. The writer then becomes the stage the crawl waits for, which cost
+# 15-30 MB of peak RSS until a full batch waited for the running write instead
+# of queueing behind it (Store.maybe_flush).
+PIPE_SIZE = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
