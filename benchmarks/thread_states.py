@@ -9,7 +9,6 @@ any sample with fewer than two runnable is a core the crawl left idle; the
 one runnable alone is the stage the others were waiting for. Last, the CPU
 each of them used, per page stored (from the same samples)::
 
-    .venv/bin/python benchmarks/throughput.py --only ours --runs 1   # makes the site
     .venv/bin/python benchmarks/thread_states.py
 
 Linux only (`/proc`); standard library only. The sampling costs a few % of
@@ -31,7 +30,7 @@ from pathlib import Path
 import nginx
 import throughput
 
-SITE = throughput.OUT_DIR / "site-10000"
+PAGES = 10000  # the throughput benchmark's site, generated here when missing
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -120,12 +119,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300, help="seconds allowed")
     parser.add_argument("--port", type=int, default=throughput.DEFAULT_PORT)
     args = parser.parse_args()
-    if not (SITE / "index.html").exists():
-        sys.exit(f"no site in {SITE}: run benchmarks/throughput.py once first")
+    # The site's pages hold absolute links to the port it was generated for: served
+    # on another one, the crawl retried dead connections and measured nothing useful.
+    site, port = throughput.prepare_site(argparse.Namespace(port=args.port, pages=PAGES, seed=1))
     script = Path(sys.executable).parent / "crawler"
     prefix = [str(script)] if script.exists() else [sys.executable, "-m", "crawler"]
-    with nginx.NginxServer(SITE, args.port), tempfile.TemporaryDirectory() as tmp:
-        config = throughput.write_our_config(f"http://127.0.0.1:{args.port}/index.html")
+    with nginx.NginxServer(site, port), tempfile.TemporaryDirectory() as tmp:
+        config = throughput.write_our_config(f"http://127.0.0.1:{port}/index.html")
         command = [*prefix, "run", str(config), "-o", str(Path(tmp) / "crawl.db")]
         samples, by_count, busy, alone, cpu = sample(command, args.every, args.timeout)
         with sqlite3.connect(Path(tmp) / "crawl.db") as con:
