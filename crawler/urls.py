@@ -179,10 +179,12 @@ def plain_host_key(canonical: str) -> str:
     scheme, _, rest = canonical.partition("://")
     authority = rest.partition("/")[0]
     if "xn--" in authority or "[" in authority or "@" in authority or scheme not in _DEFAULT_PORTS:
-        return sys.intern(host_key(canonical))
-    if ":" in authority:
-        return sys.intern(f"{scheme}://{authority}")
-    return sys.intern(f"{scheme}://{authority}:{_DEFAULT_PORTS[scheme]}")
+        key = host_key(canonical)
+    elif ":" in authority:
+        key = f"{scheme}://{authority}"
+    else:
+        key = f"{scheme}://{authority}:{_DEFAULT_PORTS[scheme]}"
+    return sys.intern(key)
 
 
 def _port_over(port: str | None) -> bool:

@@ -380,7 +380,9 @@ class Store:
                 if time.monotonic() - self._last_flush >= self.flush_interval:
                     return await self.flush()
                 return False
-            if not self._writes.busy:  # (the lock held by another transaction: next)
+            # No batch being written: write this one now (if another transaction holds
+            # the lock, e.g. a frontier lease, this batch is the next to take it).
+            if not self._writes.busy:
                 return await self.flush()
             await self._writes.done()
 
