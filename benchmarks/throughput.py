@@ -19,6 +19,10 @@ loop-ms/page is each crawler's main-thread CPU per page. ``bare-store`` is
 the bare loop storing what ours stores by default (pages with bodies and
 text, links, the full-text index) from a writer thread: the floor under
 "0.7x the bare loop" for any crawler storing the same (``bare_store.py``).
+``bare-store-proc``, ``bare-store-reader`` and ``bare-store-3`` are that
+floor split over processes (``bare_store_split.py``): the writer in its own
+process; parsing and storing in a reader process, the loop only fetching;
+and loop, reader and writer in three processes.
 
 ``--baseline REF`` also runs the crawler as it was at git REF (a worktree in
 /tmp, run by this same Python), so a change is measured against its parent in
@@ -56,7 +60,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
 SCRAPY_VENV = Path("/tmp/crawler-bench-scrapy-venv")
 DEFAULT_PORT = 8765
-CRAWLERS = ("ours", "ours-memory", "ours-inline", "baseline", "scrapy", "bare", "bare-store")
+CRAWLERS = ("ours", "ours-memory", "ours-inline", "baseline", "scrapy", "bare", "bare-store",
+            "bare-store-proc", "bare-store-reader", "bare-store-3")
+SPLITS = {"bare-store-proc": "writer", "bare-store-reader": "reader",
+          "bare-store-3": "reader+writer"}  # bare_store_split.py
 
 OUR_CONFIG = """\
 name: bench
@@ -119,6 +126,12 @@ def bare_command(start_url: str, db: Path) -> list[str]:
 def bare_store_command(start_url: str, db: Path) -> list[str]:
     """The bare loop storing pages, text, links and the FTS index (bare_store.py)."""
     return [sys.executable, str(BENCH_DIR / "bare_store.py"), start_url, str(db)]
+
+
+def bare_store_split_command(split: str) -> Callable[[str, Path], list[str]]:
+    """bare-store's work over two processes (bare_store_split.py ``--split``)."""
+    script = str(BENCH_DIR / "bare_store_split.py")
+    return lambda start_url, db: [sys.executable, script, "--split", split, start_url, str(db)]
 
 
 def write_our_config(start_url: str) -> Path:
@@ -459,7 +472,8 @@ def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
     """Ours against Scrapy (and the bare loop, when it ran)."""
     out: dict[str, float] = {}
     ours = summary.get("ours")
-    for other in ("ours-memory", "ours-inline", "baseline", "scrapy", "bare", "bare-store"):
+    for other in ("ours-memory", "ours-inline", "baseline", "scrapy", "bare", "bare-store",
+                  *SPLITS):
         theirs = summary.get(other)
         if ours and theirs:
             out[f"ours/{other} pages_per_s"] = ours["pages_per_s"] / theirs["pages_per_s"]
@@ -469,7 +483,7 @@ def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
             out[f"{other}/ours loop_ms_per_page"] = (theirs["loop_ms_per_page"]
                                                      / ours["loop_ms_per_page"])
     bare = summary.get("bare")
-    for name in ("ours-inline", "baseline", "scrapy", "bare-store"):  # against the ceiling
+    for name in ("ours-inline", "baseline", "scrapy", "bare-store", *SPLITS):
         theirs = summary.get(name)
         if bare and theirs:
             out[f"{name}/bare pages_per_s"] = theirs["pages_per_s"] / bare["pages_per_s"]
@@ -556,6 +570,8 @@ def build_crawlers(names: list[str], start_url: str, args: argparse.Namespace,
             crawlers.append(Crawler("scrapy", scrapy_command(python), True))
         elif name == "bare-store":
             crawlers.append(Crawler("bare-store", bare_store_command, True))
+        elif name in SPLITS:
+            crawlers.append(Crawler(name, bare_store_split_command(SPLITS[name]), True))
         else:
             crawlers.append(Crawler("bare", bare_command, False))
     return crawlers
