@@ -152,7 +152,9 @@ class BareStoringCrawler(BareCrawler):
         self.writer = writer
         self.next_id = 1
 
-    async def fetch(self, session: aiohttp.ClientSession, url: URL) -> None:
+    async def get(self, session: aiohttp.ClientSession,
+                  url: URL) -> tuple[int, bytes, int, bool] | None:
+        """(page id, body, status, is it HTML) of one fetch; None, counted, when it failed."""
         try:
             async with session.get(url) as resp:
                 body = await resp.read()
@@ -160,9 +162,15 @@ class BareStoringCrawler(BareCrawler):
                 is_html = resp.content_type == "text/html"
         except (TimeoutError, aiohttp.ClientError):
             self.stats.errors += 1
-            return
+            return None
         self.stats.pages += 1
         page_id, self.next_id = self.next_id, self.next_id + 1
+        return page_id, body, status, is_html
+
+    async def fetch(self, session: aiohttp.ClientSession, url: URL) -> None:
+        if (got := await self.get(session, url)) is None:
+            return
+        page_id, body, status, is_html = got
         title, text, rows, follow = read(page_id, url, body) if is_html else (None, "", [], [])
         while self.writer.pages.qsize() >= BACKLOG and self.writer.is_alive():
             await asyncio.sleep(0.005)  # the disk is the limit: wait instead of buffering

@@ -188,16 +188,9 @@ class SplitReaderCrawler(BareStoringCrawler):
             self.waiting.pop(page_id).set_result(new)
 
     async def fetch(self, session: aiohttp.ClientSession, url: URL) -> None:
-        try:
-            async with session.get(url) as resp:
-                body = await resp.read()
-                status = resp.status
-                is_html = resp.content_type == "text/html"
-        except (TimeoutError, aiohttp.ClientError):
-            self.stats.errors += 1
+        if (got := await self.get(session, url)) is None:
             return
-        self.stats.pages += 1
-        page_id, self.next_id = self.next_id, self.next_id + 1
+        page_id, body, status, is_html = got
         while self.writer.pages.qsize() >= BACKLOG and self.writer.is_alive():
             await asyncio.sleep(0.005)
         answer = self.waiting[page_id] = asyncio.get_running_loop().create_future()
