@@ -40,6 +40,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from bare_loop import BareCrawler, Stats
@@ -129,6 +130,11 @@ class Writer(threading.Thread):
         except BaseException as exc:  # reported by the loop
             self.error = exc
 
+    def finish(self) -> None:
+        """Write what is queued, then end."""
+        self.pages.put(None)
+        self.join()
+
     @staticmethod
     def write(db: sqlite3.Connection, batch: list[Page]) -> None:
         db.execute("BEGIN")
@@ -152,7 +158,9 @@ class BareStoringCrawler(BareCrawler):
         self.writer = writer
         self.next_id = 1
 
-    async def fetch(self, session: aiohttp.ClientSession, url: URL) -> None:
+    async def get(self, session: aiohttp.ClientSession,
+                  url: URL) -> tuple[int, bytes, int, bool] | None:
+        """(page id, body, status, is it HTML) of one fetch; None, counted, when it failed."""
         try:
             async with session.get(url) as resp:
                 body = await resp.read()
@@ -160,9 +168,15 @@ class BareStoringCrawler(BareCrawler):
                 is_html = resp.content_type == "text/html"
         except (TimeoutError, aiohttp.ClientError):
             self.stats.errors += 1
-            return
+            return None
         self.stats.pages += 1
         page_id, self.next_id = self.next_id, self.next_id + 1
+        return page_id, body, status, is_html
+
+    async def fetch(self, session: aiohttp.ClientSession, url: URL) -> None:
+        if (got := await self.get(session, url)) is None:
+            return
+        page_id, body, status, is_html = got
         title, text, rows, follow = read(page_id, url, body) if is_html else (None, "", [], [])
         while self.writer.pages.qsize() >= BACKLOG and self.writer.is_alive():
             await asyncio.sleep(0.005)  # the disk is the limit: wait instead of buffering
@@ -170,35 +184,50 @@ class BareStoringCrawler(BareCrawler):
         self.schedule(follow)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point; exit 1 if any fetch or the writer failed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str, argv: list[str] | None, *extra: tuple[str, dict[str, Any]],
+              ) -> argparse.Namespace:
+    """The command line every storing bare loop takes (plus `extra` options)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("start_url")
     parser.add_argument("db", type=Path, help="SQLite file to create (must not exist)")
+    for flag, options in extra:
+        parser.add_argument(flag, **options)
     parser.add_argument("--workers", type=int, default=64)
     parser.add_argument("--max-pages", type=int, default=1_000_000)
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args(argv)
     if args.db.exists():
         parser.error(f"{args.db} exists")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; exit 1 if any fetch or the writer failed."""
+    args = arguments(__doc__, argv)
     writer = Writer(args.db)
     writer.start()
     crawler = BareStoringCrawler(URL(args.start_url), args.workers, args.max_pages, writer)
+    return crawl_and_report(crawler, args.timeout, writer, "bare_store")
+
+
+def crawl_and_report(crawler: BareCrawler, timeout: float, storer: Any, name: str) -> int:
+    """Run the crawl, then `storer.finish()`; print the one-line JSON summary.
+    Exit status 1 if the timeout hit, a fetch failed or the storer has an `error`."""
     stats: Stats = crawler.stats
     try:
-        stats = asyncio.run(crawler.run(args.timeout))
+        stats = asyncio.run(crawler.run(timeout))
     except TimeoutError:
         print(json.dumps({**asdict(crawler.stats), "timeout": True}))
         return 1
     finally:
-        writer.pages.put(None)
-        writer.join()
-    if writer.error is not None:
-        print(f"bare_store: the writer failed: {writer.error!r}", file=sys.stderr)
+        storer.finish()
+    if storer.error is not None:
+        error = storer.error  # an exception, or (from another process) its repr
+        print(f"{name}: the writer failed: {error if isinstance(error, str) else repr(error)}",
+              file=sys.stderr)
         return 1
-    print(json.dumps({**asdict(stats), "writer_cpu": round(writer.cpu, 2)}))
+    print(json.dumps({**asdict(stats), "writer_cpu": round(storer.cpu, 2)}))
     return 1 if stats.errors else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,22 +25,27 @@ JSON summary.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import multiprocessing
 import queue
 import sys
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from bare_loop import Stats
-from bare_store import BACKLOG, BareStoringCrawler, Page, Writer, read
+from bare_store import (
+    BACKLOG,
+    BareStoringCrawler,
+    Page,
+    Writer,
+    arguments,
+    crawl_and_report,
+    read,
+)
 from yarl import URL
 
 CHUNK = 32  # pages (or answers) a pipe message carries at most
@@ -106,7 +111,8 @@ class Remote:
                     self._report = message
                     return
 
-    def join(self) -> None:
+    def finish(self) -> None:
+        """Send what is queued, then wait for the process's report."""
         self.pages.put(None)
         self._sender.join()
         self._receiver.join(600)
@@ -162,9 +168,7 @@ def _read_and_write(path: Path, start: str, max_pages: int, own_writer: bool,
                     seen.add(target)
                     new.append(target)
             answers.put((page_id, new))
-    if isinstance(writer, Writer):
-        writer.pages.put(None)
-    writer.join()
+    writer.finish()
     answers.put(None)
     sender.join()
     report.send(repr(writer.error) if writer.error is not None else time.process_time())
@@ -188,16 +192,9 @@ class SplitReaderCrawler(BareStoringCrawler):
             self.waiting.pop(page_id).set_result(new)
 
     async def fetch(self, session: aiohttp.ClientSession, url: URL) -> None:
-        try:
-            async with session.get(url) as resp:
-                body = await resp.read()
-                status = resp.status
-                is_html = resp.content_type == "text/html"
-        except (TimeoutError, aiohttp.ClientError):
-            self.stats.errors += 1
+        if (got := await self.get(session, url)) is None:
             return
-        self.stats.pages += 1
-        page_id, self.next_id = self.next_id, self.next_id + 1
+        page_id, body, status, is_html = got
         while self.writer.pages.qsize() >= BACKLOG and self.writer.is_alive():
             await asyncio.sleep(0.005)
         answer = self.waiting[page_id] = asyncio.get_running_loop().create_future()
@@ -210,16 +207,8 @@ class SplitReaderCrawler(BareStoringCrawler):
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; exit 1 if any fetch or the writer failed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("start_url")
-    parser.add_argument("db", type=Path, help="SQLite file to create (must not exist)")
-    parser.add_argument("--split", choices=("writer", "reader", "reader+writer"), required=True)
-    parser.add_argument("--workers", type=int, default=64)
-    parser.add_argument("--max-pages", type=int, default=1_000_000)
-    parser.add_argument("--timeout", type=float, default=600.0)
-    args = parser.parse_args(argv)
-    if args.db.exists():
-        parser.error(f"{args.db} exists")
+    split = ("--split", {"choices": ("writer", "reader", "reader+writer"), "required": True})
+    args = arguments(__doc__, argv, split)
     start = URL(args.start_url)
     if args.split == "writer":
         remote = Remote(_write_pages, args.db)
@@ -229,20 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.split == "reader+writer")
         crawler = SplitReaderCrawler(start, args.workers, args.max_pages, remote)
     remote.start()
-    stats: Stats = crawler.stats
-    try:
-        stats = asyncio.run(crawler.run(args.timeout))
-    except TimeoutError:
-        print(json.dumps({**asdict(crawler.stats), "timeout": True}))
-        return 1
-    finally:
-        remote.join()
-    if remote.error is not None:
-        print(f"bare_store_split: the storing process failed: {remote.error}", file=sys.stderr)
-        return 1
-    print(json.dumps({**asdict(stats), "remote_cpu": round(remote.cpu, 2)}))
-    return 1 if stats.errors else 0
-
+    return crawl_and_report(crawler, args.timeout, remote, "bare_store_split")
 
 if __name__ == "__main__":
     sys.exit(main())
