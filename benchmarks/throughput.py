@@ -8,8 +8,8 @@ measured; nginx's access log proves that each page was fetched exactly once and
 the SQLite output is checked for one row per page. The times nginx logged the
 first and the last request split each run into its start-up (``start``, launch
 to first request), its crawl (``crawl/s``, pages/s between the two) and its
-ending (``end``, last request to exit: the final writes, indexes, teardown). Prints a table, medians and
-ratios. Standard library only, so the project venv's Python runs it::
+ending (``end``, last request to exit: the final writes, indexes, teardown).
+Prints a table, medians and ratios. Standard library only, so the project venv's Python runs it::
 
     .venv/bin/python benchmarks/throughput.py                  # 10,000 pages, 3 runs each
     .venv/bin/python benchmarks/throughput.py --only scrapy --runs 1 --pages 500
