@@ -77,17 +77,21 @@ def one_run(name: str, run: int, server: nginx.NginxServer, urls: Path,
     tp.remove_db(db)
     server.reset_log()
     m = tp.measure(command(name, urls, db), log, 600, server.cpu_seconds)
-    fetches = tp.check_fetches(tp.settled_log(server), pages)
+    entries = tp.settled_log(server)
+    fetches = tp.check_fetches(entries, pages)
+    count = len(tp.sitegen.document_paths(pages))  # the list: pages and query pages
     problems = fetches.problems()
     if m.exit_code != 0:
         problems.insert(0, f"exited with {m.exit_code} (see {log})")
     if name == "fetch":
-        problems += tp.check_db(db, pages)
+        problems += tp.check_db(db, count)
     tp.remove_db(db)
-    return tp.RunResult(name, run, pages, m.wall_s, m.cpu_s, m.maxrss_mb, m.exit_code,
-                        pages / m.wall_s, m.cpu_s * 1000 / pages,
+    phases = tp.Phases.of(entries, m, count)
+    return tp.RunResult(name, run, count, m.wall_s, m.cpu_s, m.maxrss_mb, m.exit_code,
+                        count / m.wall_s, m.cpu_s * 1000 / count, m.loop_cpu_s * 1000 / count,
                         100 * m.server_cpu_s / m.wall_s, 100 * m.other_cpu_s / m.wall_s,
-                        fetches.requests, problems, str(log))
+                        fetches.requests, problems, str(log),
+                        phases.start_s, phases.end_s, phases.crawl_pages_per_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tp.RunResult] = []
     with nginx.NginxServer(site, port) as server:
         urls = tp.OUT_DIR / f"urls-{args.pages}.txt"
-        urls.write_text("".join(server.url(tp.sitegen.page_path(n)) + "\n"
-                                for n in range(args.pages)))
-        print(f"{args.pages} URLs of {server.url('/')}; {args.runs} run(s) each", flush=True)
+        documents = sorted(tp.sitegen.document_paths(args.pages))  # query pages too
+        urls.write_text("".join(server.url(path) + "\n" for path in documents))
+        print(f"{len(documents)} URLs of {server.url('/')}; {args.runs} run(s) each", flush=True)
         tp.print_header()
         for run in range(1, args.runs + 1):
             for name in CONTENDERS:

@@ -56,7 +56,7 @@ http {{
     charset utf-8;
     server_tokens off;
 
-    log_format bench '$request_method $request_uri $status $body_bytes_sent';
+    log_format bench '$request_method $request_uri $status $body_bytes_sent $msec';
     access_log {tmp}/access.log bench;
 
     client_body_temp_path {tmp}/client_body;
@@ -95,6 +95,7 @@ class LogEntry:
     uri: str
     status: int
     size: int
+    time: float = 0.0  # when nginx logged it (seconds since the epoch, ms resolution)
 
 
 def find_nginx() -> str | None:
@@ -170,10 +171,11 @@ def child_pids(pid: int) -> list[int]:
 def parse_log_line(line: str) -> LogEntry | None:
     """A ``LogEntry`` from one line of the ``bench`` log format, or None."""
     parts = line.split()
-    if len(parts) != 4:
+    if len(parts) not in (4, 5):  # four: a log written before the time was added
         return None
-    method, uri, status, size = parts
-    return LogEntry(method, uri, int(status), int(size) if size.isdigit() else 0)
+    method, uri, status, size = parts[:4]
+    when = float(parts[4]) if len(parts) == 5 else 0.0
+    return LogEntry(method, uri, int(status), int(size) if size.isdigit() else 0, when)
 
 
 def render_conf(tmp: Path, root: Path, port: int, host: str = LOOPBACK, *,

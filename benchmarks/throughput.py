@@ -5,8 +5,11 @@ nginx on 127.0.0.1, then runs the crawlers alternately (ours, scrapy, ours,
 scrapy, ...) ``--runs`` times each. Every run is a subprocess whose wall time,
 CPU time (user + sys, from ``os.wait4``) and peak RSS (``ru_maxrss``) are
 measured; nginx's access log proves that each page was fetched exactly once and
-the SQLite output is checked for one row per page. Prints a table, medians and
-ratios. Standard library only, so the project venv's Python runs it::
+the SQLite output is checked for one row per page. The times nginx logged the
+first and the last request split each run into its start-up (``start``, launch
+to first request), its crawl (``crawl/s``, pages/s between the two) and its
+ending (``end``, last request to exit: the final writes, indexes, teardown).
+Prints a table, medians and ratios. Standard library only, so the project venv's Python runs it::
 
     .venv/bin/python benchmarks/throughput.py                  # 10,000 pages, 3 runs each
     .venv/bin/python benchmarks/throughput.py --only scrapy --runs 1 --pages 500
@@ -180,6 +183,8 @@ class Measurement:
     server_cpu_s: float
     other_cpu_s: float
     loop_cpu_s: float = 0.0  # the main thread's (the event loop's) share of cpu_s
+    started_at: float = 0.0  # time.time() when it was started and when it had exited
+    ended_at: float = 0.0
 
 
 def machine_busy_seconds() -> float:
@@ -235,7 +240,7 @@ def measure(cmd: list[str], log_path: Path, timeout: float,
     busy_before = machine_busy_seconds()
     server_before = server_cpu()
     with log_path.open("wb") as log:
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True)
         timed_out = threading.Event()
@@ -254,7 +259,7 @@ def measure(cmd: list[str], log_path: Path, timeout: float,
         finally:
             timer.cancel()
             loop.done.set()
-        wall = time.perf_counter() - started
+        wall, ended_at = time.perf_counter() - started, time.time()
     proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = usage.ru_utime + usage.ru_stime
     server = server_cpu() - server_before
@@ -262,7 +267,7 @@ def measure(cmd: list[str], log_path: Path, timeout: float,
     return Measurement(wall_s=wall, cpu_s=cpu, maxrss_mb=usage.ru_maxrss / 1024,
                        exit_code=proc.returncode, timed_out=timed_out.is_set(),
                        server_cpu_s=server, other_cpu_s=max(0.0, busy - cpu - server),
-                       loop_cpu_s=loop.seconds)
+                       loop_cpu_s=loop.seconds, started_at=started_at, ended_at=ended_at)
 
 
 # ---------------------------------------------------------------- checking
@@ -392,6 +397,12 @@ class RunResult:
     requests: int
     problems: list[str]
     log: str
+    # From nginx's log: start-up (launch to first request), the crawl (first to last
+    # request, in pages/s) and the ending (last request to exit), so that a run's
+    # pages/s can be read apart from its fixed costs.
+    start_s: float = 0.0
+    end_s: float = 0.0
+    crawl_pages_per_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -408,8 +419,10 @@ def run_crawler(crawler: Crawler, run: int, server: nginx.NginxServer, pages: in
     remove_db(db)
     server.reset_log()
     m = measure(crawler.command(server.url("/index.html"), db), log, timeout, server.cpu_seconds)
-    fetches = check_fetches(settled_log(server), pages)
+    entries = settled_log(server)
+    fetches = check_fetches(entries, pages)
     pages = len(sitegen.document_paths(pages))  # the query pages are pages too
+    phases = Phases.of(entries, m, pages)
     problems = fetches.problems()
     if m.timed_out:
         problems.insert(0, f"timed out after {timeout:.0f}s")
@@ -422,7 +435,25 @@ def run_crawler(crawler: Crawler, run: int, server: nginx.NginxServer, pages: in
     return RunResult(crawler.name, run, pages, m.wall_s, m.cpu_s, m.maxrss_mb, m.exit_code,
                      pages / m.wall_s, m.cpu_s * 1000 / pages, m.loop_cpu_s * 1000 / pages,
                      100 * m.server_cpu_s / m.wall_s,
-                     100 * m.other_cpu_s / m.wall_s, fetches.requests, problems, str(log))
+                     100 * m.other_cpu_s / m.wall_s, fetches.requests, problems, str(log),
+                     phases.start_s, phases.end_s, phases.crawl_pages_per_s)
+
+
+@dataclass(frozen=True)
+class Phases:
+    """A run's start-up, crawl and ending, from the times nginx logged its requests."""
+
+    start_s: float
+    end_s: float
+    crawl_pages_per_s: float
+
+    @classmethod
+    def of(cls, entries: list[nginx.LogEntry], m: Measurement, pages: int) -> Phases:
+        times = [e.time for e in entries if e.time]
+        if not times or not m.started_at:
+            return cls(0.0, 0.0, 0.0)
+        first, last = min(times), max(times)
+        return cls(first - m.started_at, m.ended_at - last, pages / max(last - first, 1e-3))
 
 
 def remove_db(db: Path) -> None:
@@ -439,7 +470,8 @@ def print_run(r: RunResult) -> None:
     status = "ok" if r.ok else "FAIL"
     print(f"{r.run:>3}  {r.crawler:<11} {r.pages_per_s:>9.1f} {r.cpu_ms_per_page:>11.2f} "
           f"{r.loop_ms_per_page:>11.2f} "
-          f"{r.maxrss_mb:>11.1f} {r.wall_s:>8.1f} {r.nginx_cpu_pct:>6.0f} {r.other_cpu_pct:>6.0f} "
+          f"{r.maxrss_mb:>11.1f} {r.wall_s:>8.1f} {r.start_s:>6.2f} {r.end_s:>6.2f} "
+          f"{r.crawl_pages_per_s:>8.1f} {r.nginx_cpu_pct:>6.0f} {r.other_cpu_pct:>6.0f} "
           f"{r.requests:>9}  "
           f"{status}", flush=True)
     for problem in r.problems:
@@ -449,7 +481,8 @@ def print_run(r: RunResult) -> None:
 def print_header() -> None:
     """The table's header."""
     print(f"{'run':>3}  {'crawler':<11} {'pages/s':>9} {'CPU-ms/page':>11} {'loop-ms/page':>11} "
-          f"{'peak RSS MB':>11} {'wall s':>8} {'nginx%':>6} {'other%':>6} {'requests':>9}  check")
+          f"{'peak RSS MB':>11} {'wall s':>8} {'start':>6} {'end':>6} {'crawl/s':>8} "
+          f"{'nginx%':>6} {'other%':>6} {'requests':>9}  check")
 
 
 def summarize(results: list[RunResult]) -> dict[str, dict[str, float]]:
@@ -463,6 +496,9 @@ def summarize(results: list[RunResult]) -> dict[str, dict[str, float]]:
                 "cpu_ms_per_page": statistics.median(r.cpu_ms_per_page for r in runs),
                 "loop_ms_per_page": statistics.median(r.loop_ms_per_page for r in runs),
                 "maxrss_mb": statistics.median(r.maxrss_mb for r in runs),
+                "start_s": statistics.median(r.start_s for r in runs),
+                "end_s": statistics.median(r.end_s for r in runs),
+                "crawl_pages_per_s": statistics.median(r.crawl_pages_per_s for r in runs),
                 "runs": len(runs),
             }
     return summary
@@ -487,6 +523,11 @@ def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
         theirs = summary.get(name)
         if bare and theirs:
             out[f"{name}/bare pages_per_s"] = theirs["pages_per_s"] / bare["pages_per_s"]
+    for name in ("ours", "bare-store", *SPLITS):  # the same, between first and last request
+        theirs = summary.get(name)
+        if bare and theirs and bare["crawl_pages_per_s"]:
+            out[f"{name}/bare crawl pages_per_s"] = (theirs["crawl_pages_per_s"]
+                                                     / bare["crawl_pages_per_s"])
     return out
 
 
@@ -504,7 +545,9 @@ def print_summary(summary: dict[str, dict[str, float]], rat: dict[str, float]) -
     print("\nmedians (correct runs only)")
     for name, s in summary.items():
         print(f"     {name:<11} {s['pages_per_s']:>9.1f} {s['cpu_ms_per_page']:>11.2f} "
-              f"{s['loop_ms_per_page']:>11.2f} {s['maxrss_mb']:>11.1f}   ({s['runs']} runs)")
+              f"{s['loop_ms_per_page']:>11.2f} {s['maxrss_mb']:>11.1f} {'':>8} "
+              f"{s['start_s']:>6.2f} {s['end_s']:>6.2f} {s['crawl_pages_per_s']:>8.1f}   "
+              f"({s['runs']} runs)")
     if rat:
         print("\nratios (higher is better for ours, except RSS)")
         for key, value in rat.items():
