@@ -229,5 +229,6 @@ def crawl_and_report(crawler: BareCrawler, timeout: float, storer: Any, name: st
     print(json.dumps({**asdict(stats), "writer_cpu": round(storer.cpu, 2)}))
     return 1 if stats.errors else 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,7 @@
 """bare-store split over processes: does the floor rise when no stage shares a GIL?
 
 `bare_store.py` fetches and parses on the event loop and writes from a
-thread of the same process. Two other arrangements of the same work, the
+thread of the same process. Three other arrangements of the same work, the
 same SQL (`Writer.write`, 400-page transactions) and the same parse
 (`bare_store.read`), each measured by `throughput.py` as the floor under
 "0.7x the bare loop" in that shape:
@@ -13,6 +13,8 @@ same SQL (`Writer.write`, 400-page transactions) and the same parse
   body goes to one process that parses it, keeps the seen-set, hands the
   rows to its writer thread and answers with the page's new URLs (a few
   strings), as the crawler's reader process does.
+- ``--split reader+writer`` (`bare-store-3`): as ``reader``, with that
+  process's writer thread a writer process of its own (three processes).
 
 ::
 
@@ -219,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         crawler = SplitReaderCrawler(start, args.workers, args.max_pages, remote)
     remote.start()
     return crawl_and_report(crawler, args.timeout, remote, "bare_store_split")
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -132,7 +132,7 @@ def bare_store_command(start_url: str, db: Path) -> list[str]:
 
 
 def bare_store_split_command(split: str) -> Callable[[str, Path], list[str]]:
-    """bare-store's work over two processes (bare_store_split.py ``--split``)."""
+    """bare-store's work split over processes (bare_store_split.py ``--split``)."""
     script = str(BENCH_DIR / "bare_store_split.py")
     return lambda start_url, db: [sys.executable, script, "--split", split, start_url, str(db)]
 
